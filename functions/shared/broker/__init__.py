@@ -1,0 +1,1 @@
+"""Avaturn Live session broker: the code shared by every Lambda function (the layer)."""

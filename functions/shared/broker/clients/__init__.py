@@ -1,0 +1,1 @@
+"""Adapters of the upstream APIs. They speak HTTP and raise ``broker.errors`` domain errors."""

@@ -1,0 +1,64 @@
+"""Avaturn Live REST API: create and delete sessions. A create is never retried: it may have
+succeeded upstream (and be billed) even when we saw a timeout or a 5xx."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import httpx2
+from pydantic import BaseModel, ConfigDict, Field
+
+from broker.clients._http import parse, reject, send
+from broker.errors import UpstreamGoneError
+
+
+class AvaturnSession(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    session_id: str = Field(min_length=1, max_length=256)
+    token: str = Field(min_length=1, max_length=8192)
+
+
+class AvaturnClient:
+    def __init__(self, http: httpx2.Client, base_url: str, api_key: Callable[[], str]) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._api_key = api_key
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key()}"}
+
+    def create_session(
+        self,
+        *,
+        conversation_engine: dict[str, Any],
+        avatar_id: str | None,
+        max_duration: int,
+        user_absent_timeout: int,
+        timeout: httpx2.Timeout,
+    ) -> AvaturnSession:
+        body: dict[str, Any] = {
+            "conversation_engine": conversation_engine,
+            "max_duration": max_duration,
+            "user_absent_timeout": user_absent_timeout,
+        }
+        if avatar_id:
+            body["avatar_id"] = avatar_id
+        headers = self._headers()
+        url = f"{self._base}/api/v1/sessions"
+        response = send(self._http, "avaturn", "POST", url, json=body, headers=headers, timeout=timeout)
+        if response.status_code not in (200, 201):
+            raise reject("avaturn", response, "create the session")
+        return parse("avaturn", response, AvaturnSession)
+
+    def delete_session(self, session_id: str, *, timeout: httpx2.Timeout) -> None:
+        """End a session. Raises ``UpstreamGoneError`` when Avaturn no longer knows it (404/410)."""
+        headers = self._headers()
+        url = f"{self._base}/api/v1/sessions/{quote(session_id, safe='')}"
+        response = send(self._http, "avaturn", "DELETE", url, headers=headers, timeout=timeout)
+        if response.status_code in (404, 410):
+            raise UpstreamGoneError("avaturn", "the session had already ended")
+        if not response.is_success:
+            raise reject("avaturn", response, "end the session")

@@ -1,0 +1,102 @@
+"""Runtime configuration, read from the environment the SAM template declares.
+
+Settings are validated once per container (``broker.factory.settings`` caches them); nothing here
+reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+EngineName = Literal["openai-realtime", "cartesia", "external"]
+ENGINES: tuple[EngineName, ...] = ("openai-realtime", "cartesia", "external")
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every environment variable the functions read (see docs/parameters.md)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    sessions_table_name: str = Field(min_length=3)
+    broker_secret_id: str = Field(min_length=1)
+    secret_cache_seconds: int = Field(300, ge=0, le=3600)
+
+    avaturn_api_url: str = "https://api.avaturn.live"
+    openai_base_url: str = "https://api.openai.com/v1"
+    cartesia_api_url: str = "https://api.cartesia.ai"
+    upstream_connect_timeout: float = Field(3.0, gt=0, le=10)
+    upstream_read_timeout: float = Field(10.0, gt=0, le=20)
+
+    default_engine: EngineName = "openai-realtime"
+    allowed_engines: Annotated[tuple[EngineName, ...], NoDecode] = ("openai-realtime",)
+    default_avatar_id: str | None = None
+    allowed_avatar_ids: Annotated[tuple[str, ...], NoDecode] = ()
+
+    openai_realtime_model: str = "gpt-realtime"
+    openai_voice: str = "marin"
+    openai_instructions: str = ""
+    openai_client_secret_ttl: int = Field(600, ge=10, le=7200)
+
+    cartesia_agent_id: str = ""
+    cartesia_version: str = "2025-04-16"
+    cartesia_token_ttl: int = Field(600, ge=1, le=3600)
+
+    external_engine_url: str = ""
+    external_sample_rate: Literal[16000, 24000] = 24000
+
+    session_max_duration: int = Field(900, ge=60, le=86400)
+    user_absent_timeout: int = Field(60, ge=10)
+    max_active_sessions_per_owner: int = Field(2, ge=1, le=100)
+    cap_retry_after_seconds: int = Field(60, ge=1, le=3600)
+    idempotency_ttl_seconds: int = Field(3600, ge=60, le=86400)
+
+    cleanup_grace_seconds: int = Field(120, ge=30, le=3600)
+    cleanup_concurrency: int = Field(16, ge=1, le=64)
+    finished_retention_days: int = Field(30, ge=1, le=365)
+
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+
+    @field_validator("allowed_engines", "allowed_avatar_ids", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("default_avatar_id", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("external_engine_url")
+    @classmethod
+    def _wss_only(cls, value: str) -> str:
+        if value and not value.startswith("wss://"):
+            raise ValueError("EXTERNAL_ENGINE_URL must be a wss:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.default_engine not in self.allowed_engines:
+            raise ValueError("DEFAULT_ENGINE must be one of ALLOWED_ENGINES")
+        if "external" in self.allowed_engines and not self.external_engine_url:
+            raise ValueError("ALLOWED_ENGINES has 'external' but EXTERNAL_ENGINE_URL is empty")
+        if "cartesia" in self.allowed_engines and not self.cartesia_agent_id:
+            raise ValueError("ALLOWED_ENGINES has 'cartesia' but CARTESIA_AGENT_ID is empty")
+        avatars = self.allowed_avatar_ids
+        if avatars and self.default_avatar_id and self.default_avatar_id not in avatars:
+            raise ValueError("DEFAULT_AVATAR_ID must be one of ALLOWED_AVATAR_IDS")
+        return self
+
+    @property
+    def jwt_mode(self) -> bool:
+        """True when an API Gateway JWT authorizer identifies callers (else anonymous mode)."""
+        return bool(self.jwt_issuer)

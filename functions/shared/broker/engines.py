@@ -1,0 +1,45 @@
+"""Mint the conversation-engine credential and describe the engine to Avaturn.
+
+Imported only by the create function (it pulls in the openai SDK).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from broker.clients.cartesia import CartesiaClient
+from broker.clients.openai_realtime import OpenAIRealtimeClient
+from broker.config import EngineName, Settings
+from broker.http import Deadline
+
+MINT_SHARE = 0.3  # each mint attempt may use this share of the time left; the rest is Avaturn's
+
+
+@dataclass
+class EngineMinters:
+    settings: Settings
+    openai: OpenAIRealtimeClient
+    cartesia: CartesiaClient
+
+    def __call__(self, engine: EngineName, deadline: Deadline) -> dict[str, Any]:
+        s = self.settings
+        if engine == "openai-realtime":
+            secret = self.openai.mint_client_secret(
+                model=s.openai_realtime_model,
+                voice=s.openai_voice,
+                instructions=s.openai_instructions,
+                ttl=s.openai_client_secret_ttl,
+                timeout=deadline.timeout(s, MINT_SHARE),
+            )
+            return {"type": "openai-realtime", "client_secret": secret}
+        if engine == "cartesia":
+            token = self.cartesia.mint_agent_token(
+                expires_in=s.cartesia_token_ttl, timeout=deadline.timeout(s, MINT_SHARE)
+            )
+            return {"type": "cartesia", "access_token": token, "agent_id": s.cartesia_agent_id}
+        return {
+            "type": "external",
+            "url": s.external_engine_url,
+            "audio": {"user": {"sample_rate": s.external_sample_rate}},
+        }

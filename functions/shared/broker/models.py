@@ -1,0 +1,127 @@
+"""Domain models: what a client may ask for, what the registry holds, what the API returns."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from broker.config import EngineName
+
+
+def iso(epoch: int | None) -> str | None:
+    """Epoch seconds as ISO-8601 UTC (``2026-01-01T00:00:00Z``)."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class CreateSessionRequest(BaseModel):
+    """Body of POST /sessions. Everything else about a conversation is server configuration."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    engine: EngineName | None = None
+    avatar_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    TERMINATING = "terminating"
+    TERMINATED = "terminated"
+    FAILED = "failed"
+
+    @property
+    def is_open(self) -> bool:
+        """Open sessions count against the owner's cap and are watched by the sweep."""
+        return self in (Status.PENDING, Status.ACTIVE, Status.TERMINATING)
+
+
+class EndReason(enum.StrEnum):
+    CLIENT_REQUEST = "client_request"
+    EXPIRED = "expired"
+    ORPHANED = "orphaned"
+    CREATE_FAILED = "create_failed"
+    ALREADY_GONE = "already_gone"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: ``owner`` is the JWT ``sub`` or, in anonymous mode, the source IP."""
+
+    owner: str
+    session_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One row of the registry."""
+
+    session_id: str
+    owner: str
+    engine: EngineName
+    avatar_id: str | None
+    status: Status
+    created_at: int
+    expires_at: int
+    due_at: int | None = None
+    avaturn_session_id: str | None = None
+    token_sha256: str | None = None
+    terminated_at: int | None = None
+    end_reason: EndReason | None = None
+    pending_end_reason: EndReason | None = None
+
+    def owned_by(self, caller: Caller, *, jwt_mode: bool) -> bool:
+        """JWT mode: the caller's ``sub`` is the owner. Anonymous mode: the caller holds the token."""
+        if jwt_mode:
+            return hmac.compare_digest(caller.owner, self.owner)
+        if caller.session_token is None or self.token_sha256 is None:
+            return False
+        return hmac.compare_digest(token_digest(caller.session_token), self.token_sha256)
+
+
+class CreatedSession(BaseModel):
+    session_id: str
+    token: str
+    engine: EngineName
+    avatar_id: str | None
+    expires_at: str
+
+
+class SessionView(BaseModel):
+    session_id: str
+    status: Status
+    engine: EngineName
+    avatar_id: str | None
+    created_at: str
+    expires_at: str
+    terminated_at: str | None = None
+    end_reason: EndReason | None = None
+
+    @classmethod
+    def of(cls, session: Session) -> SessionView:
+        return cls(
+            session_id=session.session_id,
+            status=session.status,
+            engine=session.engine,
+            avatar_id=session.avatar_id,
+            created_at=iso(session.created_at) or "",
+            expires_at=iso(session.expires_at) or "",
+            terminated_at=iso(session.terminated_at),
+            end_reason=session.end_reason,
+        )
+
+
+class CleanupSummary(BaseModel):
+    examined: int = 0
+    terminated: int = 0
+    failed: int = 0

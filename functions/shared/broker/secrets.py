@@ -1,0 +1,51 @@
+"""API keys from the one Secrets Manager secret, cached per container with Powertools parameters.
+
+Secret format: ``{"avaturn_api_key": "...", "openai_api_key": "...", "cartesia_api_key": "..."}``.
+A key that is absent or empty is "not configured" (503). Values never reach a log line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+from botocore.exceptions import ClientError
+
+from broker.errors import ConfigurationError, DependencyUnavailableError
+from broker.observability import logger
+
+KeyName = Literal["avaturn", "openai", "cartesia"]
+
+
+class KeyStore:
+    def __init__(self, secret_id: str, max_age: int, client: Any) -> None:
+        self._secret_id = secret_id
+        self._max_age = max_age
+        self._provider = SecretsProvider(boto3_client=client)
+
+    def key(self, name: KeyName) -> str:
+        value = self._secret().get(f"{name}_api_key")
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigurationError(f"the {name} API key is not configured")
+        return value.strip()
+
+    def getter(self, name: KeyName) -> Callable[[], str]:
+        """A zero-argument callable for adapters, so a rotated secret is picked up after max_age."""
+        return lambda: self.key(name)
+
+    def _secret(self) -> dict[str, Any]:
+        try:
+            data = self._provider.get(self._secret_id, transform="json", max_age=self._max_age)
+        except TransformParameterError:
+            raise ConfigurationError("the broker secret is not a JSON object") from None
+        except GetParameterError as exc:
+            code = exc.__cause__.response["Error"]["Code"] if isinstance(exc.__cause__, ClientError) else None
+            logger.warning("secret unavailable", extra={"error": code or type(exc.__cause__).__name__})
+            if code == "ResourceNotFoundException":
+                raise ConfigurationError("the broker secret does not exist") from None
+            raise DependencyUnavailableError("the API keys cannot be read right now") from None
+        if not isinstance(data, dict):
+            raise ConfigurationError("the broker secret is not a JSON object")
+        return data

@@ -1,0 +1,256 @@
+"""The use cases: create, terminate and read a session. No HTTP, no API Gateway here.
+
+Create follows the compensation rule: a pending row (holding one of the owner's slots) is written
+before Avaturn is called; a failed call releases it; a session Avaturn created but we could not
+record is deleted again. Whatever is left over is the sweep's job. The end state is always that
+every upstream session is either recorded with an owner or terminated.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
+from broker.clients.avaturn import AvaturnClient
+from broker.config import EngineName, Settings
+from broker.errors import (
+    BrokerError,
+    DependencyUnavailableError,
+    IdempotencyInProgressError,
+    IdempotencyMismatchError,
+    InvalidRequestError,
+    SessionConflictError,
+    SessionNotFoundError,
+    UpstreamGoneError,
+)
+from broker.http import Deadline
+from broker.models import (
+    Caller,
+    CreatedSession,
+    CreateSessionRequest,
+    EndReason,
+    Session,
+    SessionView,
+    Status,
+    iso,
+    token_digest,
+)
+from broker.observability import count, logger
+from broker.store import SessionStore
+
+Clock = Callable[[], float]
+EngineMinter = Callable[[EngineName, Deadline], dict[str, Any]]
+_SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+@dataclass
+class SessionCreator:
+    settings: Settings
+    store: SessionStore
+    avaturn: AvaturnClient
+    mint: EngineMinter
+    idempotency_store: BasePersistenceLayer
+    clock: Clock = time.time
+
+    def create(
+        self, caller: Caller, request: CreateSessionRequest, deadline: Deadline, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        engine, avatar_id = self._resolve(request)
+        if idempotency_key is None:
+            return self._create(caller.owner, engine, avatar_id, deadline)
+
+        config = IdempotencyConfig(
+            event_key_jmespath="[owner, key]",
+            payload_validation_jmespath="request",
+            expires_after_seconds=self.settings.idempotency_ttl_seconds,
+        )
+        # An in-flight record expires with the invocation (Deadline has the context's one method).
+        config.register_lambda_context(deadline)  # type: ignore[arg-type]
+
+        @idempotent_function(
+            data_keyword_argument="payload",
+            persistence_store=self.idempotency_store,
+            config=config,
+            key_prefix="create_session",
+        )
+        def create_once(payload: dict[str, Any]) -> dict[str, Any]:
+            return self._create(caller.owner, engine, avatar_id, deadline)
+
+        payload = {"owner": caller.owner, "key": idempotency_key, "request": [engine, avatar_id]}
+        try:
+            result: dict[str, Any] = create_once(payload=payload)
+        except IdempotencyValidationError:
+            raise IdempotencyMismatchError("this Idempotency-Key was used with a different request") from None
+        except IdempotencyAlreadyInProgressError:
+            raise IdempotencyInProgressError("a request with this Idempotency-Key is in progress") from None
+        except IdempotencyPersistenceLayerError as exc:
+            raise DependencyUnavailableError("the session registry is unavailable") from exc
+        return result
+
+    def _resolve(self, request: CreateSessionRequest) -> tuple[EngineName, str | None]:
+        engine = request.engine or self.settings.default_engine
+        if engine not in self.settings.allowed_engines:
+            raise InvalidRequestError(
+                f"engine '{engine}' is not enabled on this broker", [{"loc": "engine", "msg": "not in the allow-list"}]
+            )
+        avatar_id = request.avatar_id or self.settings.default_avatar_id
+        allowed = self.settings.allowed_avatar_ids
+        if allowed and avatar_id not in allowed:
+            raise InvalidRequestError(
+                "this avatar is not enabled on this broker", [{"loc": "avatar_id", "msg": "not in the allow-list"}]
+            )
+        return engine, avatar_id
+
+    def _create(self, owner: str, engine: EngineName, avatar_id: str | None, deadline: Deadline) -> dict[str, Any]:
+        s = self.settings
+        now = int(self.clock())
+        session = Session(
+            session_id=str(uuid.uuid4()),
+            owner=owner,
+            engine=engine,
+            avatar_id=avatar_id,
+            status=Status.PENDING,
+            created_at=now,
+            expires_at=now + s.session_max_duration,
+            due_at=now + s.cleanup_grace_seconds,
+        )
+        try:
+            self.store.reserve(session, s.max_active_sessions_per_owner, s.cap_retry_after_seconds)
+        except BrokerError:
+            count("CapRejections")
+            raise
+        try:
+            conversation_engine = self.mint(engine, deadline)
+            upstream = self.avaturn.create_session(
+                conversation_engine=conversation_engine,
+                avatar_id=avatar_id,
+                max_duration=s.session_max_duration,
+                user_absent_timeout=s.user_absent_timeout,
+                timeout=deadline.timeout(s),
+            )
+        except BaseException:
+            self._release(session)
+            raise
+        active = replace(
+            session,
+            status=Status.ACTIVE,
+            avaturn_session_id=upstream.session_id,
+            token_sha256=token_digest(upstream.token),
+            due_at=session.expires_at,
+        )
+        if not self._record(active):
+            self._compensate(session, upstream.session_id, deadline)
+            raise DependencyUnavailableError("the session could not be recorded and was ended")
+        count("SessionsCreated")
+        logger.info("session created", extra={"session_id": session.session_id, "engine": engine})
+        return CreatedSession(
+            session_id=session.session_id,
+            token=upstream.token,
+            engine=engine,
+            avatar_id=avatar_id,
+            expires_at=iso(session.expires_at) or "",
+        ).model_dump()
+
+    def _record(self, active: Session) -> bool:
+        try:
+            return self.store.activate(active)
+        except BrokerError:
+            logger.exception("recording an upstream session failed", extra={"session_id": active.session_id})
+            return False
+
+    def _release(self, session: Session) -> None:
+        """Give the slot back; if even that fails, the sweep finds the pending row later."""
+        try:
+            self.store.finish(session, status=Status.FAILED, reason=EndReason.CREATE_FAILED, now=int(self.clock()))
+        except BrokerError:
+            logger.exception("releasing a pending session failed", extra={"session_id": session.session_id})
+
+    def _compensate(self, pending: Session, avaturn_session_id: str, deadline: Deadline) -> None:
+        try:
+            self.avaturn.delete_session(avaturn_session_id, timeout=deadline.timeout(self.settings))
+        except UpstreamGoneError:
+            pass
+        except BrokerError:
+            count("CompensationFailures")
+            logger.error(
+                "an unrecorded upstream session could not be ended; it expires after "
+                "user_absent_timeout as nobody holds its token",
+                extra={"session_id": pending.session_id, "avaturn_session_id": avaturn_session_id},
+            )
+        self._release(pending)
+
+
+@dataclass
+class SessionTerminator:
+    settings: Settings
+    store: SessionStore
+    avaturn: AvaturnClient
+    clock: Clock = time.time
+
+    def terminate(self, caller: Caller, session_id: str, deadline: Deadline) -> None:
+        """End the caller's session. Idempotent: an ended session is a success."""
+        session: Session | None = owned_session(self.store, caller, session_id, self.settings.jwt_mode)
+        for _ in range(2):
+            if session is None or not session.status.is_open:
+                return
+            if session.status is Status.PENDING:
+                raise SessionConflictError("the session is still being created; try again in a moment")
+            claimed = self.store.claim(
+                session,
+                now=int(self.clock()),
+                grace=self.settings.cleanup_grace_seconds,
+                reason=EndReason.CLIENT_REQUEST,
+            )
+            if claimed is not None:
+                self.end(claimed, deadline)
+                return
+            session = self.store.get(session_id)  # another caller moved it: look again
+        # Still contended: someone else holds the lease and the sweep retries if they fail.
+
+    def end(self, session: Session, deadline: Deadline) -> bool:
+        """Finish a session this caller has claimed (status ``terminating``). Upstream errors
+        propagate and leave it ``terminating``, so the sweep retries it after the grace period."""
+        status, reason = Status.TERMINATED, session.pending_end_reason or EndReason.CLIENT_REQUEST
+        if session.avaturn_session_id is None:  # never reached Avaturn: nothing to end upstream
+            status, reason = Status.FAILED, EndReason.ORPHANED
+        else:
+            try:
+                self.avaturn.delete_session(session.avaturn_session_id, timeout=deadline.timeout(self.settings))
+            except UpstreamGoneError:
+                if reason is EndReason.CLIENT_REQUEST:
+                    reason = EndReason.ALREADY_GONE
+        finished = self.store.finish(session, status=status, reason=reason, now=int(self.clock()))
+        if finished:
+            count("SessionsTerminated")
+            logger.info("session ended", extra={"session_id": session.session_id, "end_reason": reason.value})
+        return finished
+
+
+@dataclass
+class SessionReader:
+    settings: Settings
+    store: SessionStore
+
+    def get(self, caller: Caller, session_id: str) -> SessionView:
+        session = owned_session(self.store, caller, session_id, self.settings.jwt_mode)
+        return SessionView.of(session)
+
+
+def owned_session(store: SessionStore, caller: Caller, session_id: str, jwt_mode: bool) -> Session:
+    """The session if the caller owns it; otherwise not found (no hint that it exists)."""
+    session = store.get(session_id) if _SESSION_ID.match(session_id) else None
+    if session is None or not session.owned_by(caller, jwt_mode=jwt_mode):
+        raise SessionNotFoundError("no such session")
+    return session

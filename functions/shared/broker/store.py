@@ -1,0 +1,243 @@
+"""The session registry on DynamoDB: one table, three kinds of item.
+
+- ``SESSION#<id>``: a session. While it is open (pending, active, terminating) it carries
+  ``due_at``, which puts it in the sparse ``sweep-index`` (HASH ``status``, RANGE ``due_at``):
+  the cleanup queries that index and never scans the table.
+- ``OWNER#<owner>``: the owner's count of open sessions; the cap is a condition on it, changed in
+  the same transaction as the session row, so it is atomic.
+- Powertools idempotency records (``create_session#<hash>``), which never carry ``due_at``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from broker.errors import CapReachedError, DependencyUnavailableError
+from broker.models import EndReason, Session, Status
+
+SWEEP_INDEX = "sweep-index"
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+
+def _item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in values.items() if v is not None}
+
+
+def _session_key(session_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"SESSION#{session_id}"}}
+
+
+def _owner_key(owner: str) -> dict[str, Any]:
+    return {"pk": {"S": f"OWNER#{owner}"}}
+
+
+def _to_session(raw: Mapping[str, Any]) -> Session:
+    v = {k: _de.deserialize(x) for k, x in raw.items()}
+
+    def num(name: str) -> int | None:
+        return int(v[name]) if name in v else None
+
+    return Session(
+        session_id=v["session_id"],
+        owner=v["owner"],
+        engine=v["engine"],
+        avatar_id=v.get("avatar_id"),
+        status=Status(v["status"]),
+        created_at=int(v["created_at"]),
+        expires_at=int(v["expires_at"]),
+        due_at=num("due_at"),
+        avaturn_session_id=v.get("avaturn_session_id"),
+        token_sha256=v.get("token_sha256"),
+        terminated_at=num("terminated_at"),
+        end_reason=EndReason(v["end_reason"]) if "end_reason" in v else None,
+        pending_end_reason=EndReason(v["pending_end_reason"]) if "pending_end_reason" in v else None,
+    )
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+class SessionStore:
+    def __init__(self, client: Any, table_name: str, finished_ttl_seconds: int) -> None:
+        self._db = client
+        self._table = table_name
+        self._finished_ttl = finished_ttl_seconds
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._db, operation)(**kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            if isinstance(exc, ClientError) and (
+                _condition_failed(exc) or exc.response["Error"]["Code"] == "TransactionCanceledException"
+            ):
+                raise
+            raise DependencyUnavailableError("the session registry is unavailable") from exc
+
+    # -- create ---------------------------------------------------------------------------
+
+    def reserve(self, session: Session, cap: int, retry_after: int) -> None:
+        """Record a pending session and take one of the owner's ``cap`` slots, atomically."""
+        put = {
+            "TableName": self._table,
+            "Item": {**_session_key(session.session_id), **_item(self._row(session))},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        take = {
+            "TableName": self._table,
+            "Key": _owner_key(session.owner),
+            "UpdateExpression": "ADD active :one",
+            "ConditionExpression": "attribute_not_exists(active) OR active < :cap",
+            "ExpressionAttributeValues": {":one": {"N": "1"}, ":cap": {"N": str(cap)}},
+        }
+        try:
+            self._call("transact_write_items", TransactItems=[{"Put": put}, {"Update": take}])
+        except ClientError as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise CapReachedError(f"at most {cap} active sessions per owner", retry_after) from None
+            raise DependencyUnavailableError("the session registry is unavailable") from exc
+
+    def activate(self, session: Session) -> bool:
+        """pending -> active, with what Avaturn returned; False if the row is no longer pending."""
+        try:
+            self._call(
+                "update_item",
+                TableName=self._table,
+                Key=_session_key(session.session_id),
+                UpdateExpression="SET #s = :active, avaturn_session_id = :aid, token_sha256 = :th, "
+                "expires_at = :exp, due_at = :exp",
+                ConditionExpression="#s = :pending",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=_item(
+                    {
+                        ":active": Status.ACTIVE.value,
+                        ":pending": Status.PENDING.value,
+                        ":aid": session.avaturn_session_id,
+                        ":th": session.token_sha256,
+                        ":exp": session.expires_at,
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
+    # -- read -----------------------------------------------------------------------------
+
+    def get(self, session_id: str) -> Session | None:
+        out = self._call("get_item", TableName=self._table, Key=_session_key(session_id), ConsistentRead=True)
+        item = out.get("Item")
+        return _to_session(item) if item else None
+
+    def due(self, status: Status, now: int, page_size: int = 100) -> Iterator[Session]:
+        """Open sessions of one status whose ``due_at`` has passed, oldest first (index query)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": SWEEP_INDEX,
+            "KeyConditionExpression": "#s = :s AND due_at <= :now",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": _item({":s": status.value, ":now": now}),
+            "Limit": page_size,
+        }
+        while True:
+            page = self._call("query", **kwargs)
+            for raw in page.get("Items", []):
+                yield _to_session(raw)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- end ------------------------------------------------------------------------------
+
+    def claim(self, session: Session, *, now: int, grace: int, reason: EndReason) -> Session | None:
+        """Move an open session (as last seen) to ``terminating`` for ``grace`` seconds.
+
+        The condition on the status and ``due_at`` that were read makes this a lease: of two
+        overlapping callers exactly one wins; the loser gets None.
+        """
+        try:
+            self._call(
+                "update_item",
+                TableName=self._table,
+                Key=_session_key(session.session_id),
+                UpdateExpression="SET #s = :terminating, due_at = :due, "
+                "pending_end_reason = if_not_exists(pending_end_reason, :reason)",
+                ConditionExpression="#s = :seen AND due_at = :seen_due",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=_item(
+                    {
+                        ":terminating": Status.TERMINATING.value,
+                        ":due": now + grace,
+                        ":reason": reason.value,
+                        ":seen": session.status.value,
+                        ":seen_due": session.due_at,
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return None
+            raise
+        return replace(
+            session,
+            status=Status.TERMINATING,
+            due_at=now + grace,
+            pending_end_reason=session.pending_end_reason or reason,
+        )
+
+    def finish(self, session: Session, *, status: Status, reason: EndReason, now: int) -> bool:
+        """Close an open session and give its slot back, atomically; False if it was not open
+        in the state we read (someone else finished it)."""
+        close = {
+            "TableName": self._table,
+            "Key": _session_key(session.session_id),
+            "UpdateExpression": "SET #s = :final, end_reason = :reason, terminated_at = :now, "
+            "expiration = :ttl REMOVE due_at, pending_end_reason",
+            "ConditionExpression": "#s = :seen",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": _item(
+                {
+                    ":final": status.value,
+                    ":reason": reason.value,
+                    ":now": now,
+                    ":ttl": now + self._finished_ttl,
+                    ":seen": session.status.value,
+                }
+            ),
+        }
+        give_back = {
+            "TableName": self._table,
+            "Key": _owner_key(session.owner),
+            "UpdateExpression": "ADD active :minus_one",
+            "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
+        }
+        try:
+            self._call("transact_write_items", TransactItems=[{"Update": close}, {"Update": give_back}])
+        except ClientError as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False
+            raise DependencyUnavailableError("the session registry is unavailable") from exc
+        return True
+
+    @staticmethod
+    def _row(session: Session) -> dict[str, Any]:
+        return {
+            "session_id": session.session_id,
+            "owner": session.owner,
+            "engine": session.engine,
+            "avatar_id": session.avatar_id,
+            "status": session.status.value,
+            "created_at": session.created_at,
+            "expires_at": session.expires_at,
+            "due_at": session.due_at,
+        }
