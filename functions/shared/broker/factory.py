@@ -77,7 +77,14 @@ def creator() -> SessionCreator:
     idempotency = DynamoDBPersistenceLayer(
         table_name=s.sessions_table_name, key_attr="pk", boto3_client=aws_client("dynamodb")
     )
-    return SessionCreator(settings=s, store=store(), avaturn=avaturn(), mint=minters, idempotency_store=idempotency)
+    return SessionCreator(
+        settings=s,
+        store=store(),
+        avaturn=avaturn(),
+        mint=minters,
+        idempotency_store=idempotency,
+        replay_secret=keys().getter("avaturn"),
+    )
 
 
 @lru_cache(maxsize=1)

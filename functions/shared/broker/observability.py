@@ -5,14 +5,25 @@ The tracer never records method responses: they carry session tokens.
 
 from __future__ import annotations
 
+import logging
+import os
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from broker.errors import Upstream
 
-logger = Logger()
-metrics = Metrics()
-tracer = Tracer()
+SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME") or "avaturn-session-broker"
+NAMESPACE = os.getenv("POWERTOOLS_METRICS_NAMESPACE") or "AvaturnSessionBroker"
+
+# Wire-level loggers of the SDKs print request and response bodies (secret values, tokens) at
+# DEBUG. Keep them at INFO or above even when someone turns the root logger to DEBUG.
+for _noisy in ("botocore", "boto3", "urllib3", "httpcore2", "httpx2", "openai"):
+    logging.getLogger(_noisy).setLevel(logging.INFO)
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
 
 
 def count(name: str, value: int = 1) -> None:

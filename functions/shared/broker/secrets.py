@@ -41,8 +41,9 @@ class KeyStore:
         except TransformParameterError:
             raise ConfigurationError("the broker secret is not a JSON object") from None
         except GetParameterError as exc:
-            code = exc.__cause__.response["Error"]["Code"] if isinstance(exc.__cause__, ClientError) else None
-            logger.warning("secret unavailable", extra={"error": code or type(exc.__cause__).__name__})
+            cause = exc.__cause__ or exc.__context__  # Powertools re-raises without "from"
+            code = cause.response["Error"]["Code"] if isinstance(cause, ClientError) else None
+            logger.warning("secret unavailable", extra={"error": code or type(cause).__name__})
             if code == "ResourceNotFoundException":
                 raise ConfigurationError("the broker secret does not exist") from None
             raise DependencyUnavailableError("the API keys cannot be read right now") from None

@@ -48,6 +48,7 @@ from broker.models import (
     token_digest,
 )
 from broker.observability import count, logger
+from broker.replay import SealedTokenSerializer
 from broker.store import SessionStore
 
 Clock = Callable[[], float]
@@ -62,6 +63,7 @@ class SessionCreator:
     avaturn: AvaturnClient
     mint: EngineMinter
     idempotency_store: BasePersistenceLayer
+    replay_secret: Callable[[], str]
     clock: Clock = time.time
 
     def create(
@@ -84,6 +86,7 @@ class SessionCreator:
             persistence_store=self.idempotency_store,
             config=config,
             key_prefix="create_session",
+            output_serializer=SealedTokenSerializer(self.replay_secret, caller.owner, idempotency_key),
         )
         def create_once(payload: dict[str, Any]) -> dict[str, Any]:
             return self._create(caller.owner, engine, avatar_id, deadline)

@@ -1,0 +1,50 @@
+"""Idempotent replays without a readable token at rest.
+
+Powertools stores the first response so a retry with the same Idempotency-Key gets it back. The
+session token in it is sealed with AES-GCM under a key derived (HMAC-SHA256) from a server secret
+and the request's own owner and Idempotency-Key, which the table never holds in clear (Powertools
+stores only a hash of them). Reading the table alone reveals no token.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from broker.errors import SessionConflictError
+
+PREFIX = "sealed:v1:"
+
+
+class SealedTokenSerializer(BaseIdempotencySerializer):
+    def __init__(self, server_secret: Callable[[], str], owner: str, idempotency_key: str) -> None:
+        self._secret = server_secret
+        self._context = f"{owner}\x00{idempotency_key}".encode()
+
+    def _aead(self) -> AESGCM:
+        key = hmac.new(self._secret().encode(), b"idempotency-replay\x00" + self._context, hashlib.sha256).digest()
+        return AESGCM(key)
+
+    def to_dict(self, data: Any) -> dict[str, Any]:
+        nonce = os.urandom(12)
+        sealed = self._aead().encrypt(nonce, str(data["token"]).encode(), self._context)
+        return {**data, "token": PREFIX + base64.b64encode(nonce + sealed).decode()}
+
+    def from_dict(self, data: dict[str, Any]) -> dict[str, Any]:
+        raw = base64.b64decode(str(data.get("token", "")).removeprefix(PREFIX))
+        try:
+            token = self._aead().decrypt(raw[:12], raw[12:], self._context).decode()
+        except (InvalidTag, ValueError):
+            # The server secret was rotated since: the stored answer cannot be opened any more.
+            raise SessionConflictError(
+                "the original response can no longer be replayed; use a new Idempotency-Key"
+            ) from None
+        return {**data, "token": token}

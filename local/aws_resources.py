@@ -1,0 +1,92 @@
+"""Create the broker's AWS resources (sessions table, secret) in moto from template.yaml itself,
+so the local stack and the tests can never drift from what is deployed.
+
+Usage: python local/aws_resources.py --endpoint http://HOST:PORT --table NAME --secret NAME \
+           [--keys-from-env]   # reads AVATURN_API_KEY, OPENAI_API_KEY, CARTESIA_API_KEY
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+TABLE_PROPERTIES = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation YAML, keeping intrinsic functions (!Ref, !Sub...) as plain values."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node, deep=True)}
+    return {suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def table_definition(template: Path = TEMPLATE) -> dict[str, Any]:
+    """The SessionsTable's CreateTable arguments and TTL attribute, as the template declares them."""
+    doc = yaml.load(template.read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    props = doc["Resources"]["SessionsTable"]["Properties"]
+    create = {k: props[k] for k in TABLE_PROPERTIES if k in props}
+    ttl = props.get("TimeToLiveSpecification", {})
+    return {"create": create, "ttl_attribute": ttl.get("AttributeName") if ttl.get("Enabled") else None}
+
+
+def create_table(dynamodb: Any, name: str, template: Path = TEMPLATE) -> None:
+    definition = table_definition(template)
+    try:
+        dynamodb.create_table(TableName=name, **definition["create"])
+    except dynamodb.exceptions.ResourceInUseException:
+        return
+    dynamodb.get_waiter("table_exists").wait(TableName=name)
+    if definition["ttl_attribute"]:
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": definition["ttl_attribute"]},
+        )
+
+
+def put_secret(secretsmanager: Any, name: str, keys: dict[str, str]) -> str:
+    """Create or overwrite the broker secret; returns its ARN."""
+    value = json.dumps(keys)
+    try:
+        return str(secretsmanager.create_secret(Name=name, SecretString=value)["ARN"])
+    except secretsmanager.exceptions.ResourceExistsException:
+        return str(secretsmanager.put_secret_value(SecretId=name, SecretString=value)["ARN"])
+
+
+def main(argv: list[str]) -> int:
+    import boto3
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--table", required=True)
+    parser.add_argument("--secret", required=True)
+    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    args = parser.parse_args(argv)
+    session = boto3.session.Session(region_name=args.region, aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106 - moto
+    create_table(session.client("dynamodb", endpoint_url=args.endpoint), args.table)
+    keys = {
+        "avaturn_api_key": os.environ.get("AVATURN_API_KEY", ""),
+        "openai_api_key": os.environ.get("OPENAI_API_KEY", ""),
+        "cartesia_api_key": os.environ.get("CARTESIA_API_KEY", ""),
+    }
+    arn = put_secret(session.client("secretsmanager", endpoint_url=args.endpoint), args.secret, keys)
+    print(arn)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
