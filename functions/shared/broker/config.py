@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     cartesia_token_ttl: int = Field(600, ge=1, le=3600)
 
     external_engine_url: str = ""
-    external_sample_rate: Literal[16000, 24000] = 24000
+    external_sample_rate: int = 24000
 
     session_max_duration: int = Field(900, ge=60, le=86400)
     user_absent_timeout: int = Field(60, ge=10)
@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     def _wss_only(cls, value: str) -> str:
         if value and not value.startswith("wss://"):
             raise ValueError("EXTERNAL_ENGINE_URL must be a wss:// URL")
+        return value
+
+    @field_validator("external_sample_rate")
+    @classmethod
+    def _sample_rate(cls, value: int) -> int:
+        if value not in (16000, 24000):
+            raise ValueError("EXTERNAL_SAMPLE_RATE must be 16000 or 24000")
         return value
 
     @model_validator(mode="after")

@@ -1,0 +1,362 @@
+"""The local stack: the broker on the real SAM CLI with moto and the upstream simulators.
+
+    python local/stack.py up     [--api-port 3000] [--port-base 4010] [--name dev] [--no-build]
+    python local/stack.py down   [--name dev]
+    python local/stack.py status [--name dev]
+
+``up`` prints one progress line per step and ends with the API URL. It reuses what is already
+there (Docker engine, base image, a running stack of the same name). Every process it starts is
+recorded by PID under ``.local/stack-<name>/`` and ``down`` stops exactly those.
+
+With real keys in the environment (``AVATURN_API_KEY`` and ``OPENAI_API_KEY`` and/or
+``CARTESIA_API_KEY``) the functions call the real services instead of the simulators; the keys go
+into moto's Secrets Manager, never into a file or the functions' environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL = ROOT / "local"
+SAM = ROOT / ".venv-sam" / "bin" / "sam"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+MOTO = ROOT / ".venv" / "bin" / "moto_server"
+TABLE, SECRET = "avaturn-sessions-local", "avaturn-session-broker-local"
+SIM_KEYS = {
+    "avaturn_api_key": "sim-avaturn-key",
+    "openai_api_key": "sim-openai-key",
+    "cartesia_api_key": "sim-cartesia-key",
+}
+REAL_KEY_VARS = {
+    "avaturn_api_key": "AVATURN_API_KEY",
+    "openai_api_key": "OPENAI_API_KEY",
+    "cartesia_api_key": "CARTESIA_API_KEY",
+}
+FUNCTIONS = ("CreateSessionFunction", "TerminateSessionFunction", "GetSessionFunction", "CleanupSessionsFunction")
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - moto's dummy creds
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def step(message: str) -> None:
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class Stack:
+    name: str = "dev"
+    api_port: int = 3000
+    port_base: int = 4010  # simulators: +0 avaturn, +1 openai, +2 cartesia, +3 control; +9 moto
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    cors_origins: tuple[str, ...] = ()
+
+    # -- derived ---------------------------------------------------------------------------
+    @property
+    def state(self) -> Path:
+        return ROOT / ".local" / f"stack-{self.name}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def control_url(self) -> str:
+        return f"http://127.0.0.1:{self.port_base + 3}/_control"
+
+    @property
+    def moto_port(self) -> int:
+        return self.port_base + 9
+
+    @property
+    def real_keys(self) -> dict[str, str]:
+        return {k: os.environ[v] for k, v in REAL_KEY_VARS.items() if os.environ.get(v)}
+
+    @property
+    def uses_simulators(self) -> bool:
+        return "avaturn_api_key" not in self.real_keys
+
+    def bridge_ip(self) -> str:
+        return self._sh("engine.sh", "bridge-ip").strip()
+
+    def docker_env(self) -> dict[str, str]:
+        line = self._sh("engine.sh", "env").strip()  # export DOCKER_HOST=unix://...
+        return {"DOCKER_HOST": line.split("=", 1)[1]}
+
+    def moto_url(self) -> str:
+        return f"http://{self.bridge_ip()}:{self.moto_port}"
+
+    def function_env(self, bridge: str) -> dict[str, str]:
+        """What every function sees (sam local passes only variables the template declares)."""
+        env = {
+            "AWS_ENDPOINT_URL": f"http://{bridge}:{self.moto_port}",
+            "SESSIONS_TABLE_NAME": TABLE,
+            "BROKER_SECRET_ID": SECRET,
+            "ALLOWED_ENGINES": "openai-realtime,cartesia,external",
+            "CARTESIA_AGENT_ID": "agent_local",
+            "EXTERNAL_ENGINE_URL": "wss://engine.invalid/ws",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        if self.uses_simulators:
+            env |= {
+                "AVATURN_API_URL": f"http://{bridge}:{self.port_base}",
+                "OPENAI_BASE_URL": f"http://{bridge}:{self.port_base + 1}/v1",
+                "CARTESIA_API_URL": f"http://{bridge}:{self.port_base + 2}",
+            }
+        return env | dict(self.overrides)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def up(self, build: bool = True) -> str:
+        started = time.monotonic()
+        self.state.mkdir(parents=True, exist_ok=True)
+        if self._alive("sam-api"):
+            step(f"stack '{self.name}' already running")
+            return self.api_url
+        step("Docker engine")
+        self._sh("engine.sh", "start", echo=True)
+        step("Lambda base image (python3.13; built once, about 1 minute)")
+        self._sh("base-image.sh", echo=True)
+        bridge = self.bridge_ip()
+        step(f"moto server on {bridge}:{self.moto_port} (Secrets Manager, DynamoDB)")
+        self._spawn("moto", [str(MOTO), "-H", bridge, "-p", str(self.moto_port)])
+        self._wait_http(f"http://{bridge}:{self.moto_port}/moto-api/", "moto server")
+        step(f"sessions table (from template.yaml) and secret {SECRET}")
+        keys = SIM_KEYS if self.uses_simulators else {k: "" for k in SIM_KEYS} | self.real_keys
+        self.seed(keys)
+        if self.uses_simulators:
+            step(f"upstream simulators on 127.0.0.1 and {bridge}, ports {self.port_base}-{self.port_base + 3}")
+            self._spawn(
+                "simulators",
+                [
+                    str(PYTHON),
+                    "-m",
+                    "upstream_sim",
+                    "--host",
+                    "127.0.0.1",
+                    "--also-host",
+                    bridge,
+                    "--avaturn-port",
+                    str(self.port_base),
+                    "--openai-port",
+                    str(self.port_base + 1),
+                    "--cartesia-port",
+                    str(self.port_base + 2),
+                    "--control-port",
+                    str(self.port_base + 3),
+                    *[arg for origin in self.cors_origins for arg in ("--cors-origin", origin)],
+                ],
+                env={"PYTHONPATH": str(LOCAL / "simulators")},
+            )
+            self._wait_http(f"{self.control_url}/health", "simulators")
+        else:
+            step("real keys given: the functions call the real Avaturn / OpenAI / Cartesia APIs")
+        if build:
+            step("sam build (layer for python3.13; about 15 s)")
+            self._run([str(SAM), "build"], log="sam-build.log")
+        env_file = self.state / "env.json"
+        env_file.write_text(json.dumps({"Parameters": self.function_env(bridge)}, indent=2))
+        step(f"sam local start-api on {self.api_url} (warm containers)")
+        self._spawn(
+            "sam-api",
+            [
+                str(SAM),
+                "local",
+                "start-api",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.api_port),
+                "--container-host-interface",
+                "127.0.0.1",
+                "--env-vars",
+                str(env_file),
+                "--skip-pull-image",
+                "--warm-containers",
+                "EAGER",
+            ],
+            env=self.docker_env() | AWS_ENV,
+        )
+        self._wait_http(f"{self.api_url}/sessions/ready-check", "sam local start-api", timeout=120)
+        step(f"ready in {time.monotonic() - started:.0f} s: {self.api_url} (logs: {self.state})")
+        return self.api_url
+
+    def down(self) -> None:
+        for name in ("sam-api", "simulators", "moto"):
+            self._stop(name)
+
+    def status(self) -> dict[str, bool]:
+        return {name: self._alive(name) for name in ("moto", "simulators", "sam-api")}
+
+    # -- helpers for tests and tools -------------------------------------------------------
+    def seed(self, keys: Mapping[str, str]) -> None:
+        sys.path.insert(0, str(ROOT))
+        from local.aws_resources import create_table, put_secret
+
+        create_table(self.aws_client("dynamodb"), TABLE)
+        put_secret(self.aws_client("secretsmanager"), SECRET, dict(keys))
+
+    def aws_client(self, service: str) -> Any:
+        import boto3
+
+        session = boto3.session.Session(
+            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+            region_name=AWS_ENV["AWS_REGION"],
+        )
+        return session.client(service, endpoint_url=self.moto_url())  # type: ignore[call-overload]
+
+    def invoke(self, function: str, event: Path, overrides: Mapping[str, str] | None = None) -> Any:
+        """``sam local invoke`` one function with the stack's environment (plus overrides)."""
+        env_file = self.state / f"invoke-{function}.json"
+        env = self.function_env(self.bridge_ip()) | dict(overrides or {})
+        env_file.write_text(json.dumps({"Parameters": env}))
+        out = subprocess.run(
+            [
+                str(SAM),
+                "local",
+                "invoke",
+                function,
+                "--event",
+                str(event),
+                "--env-vars",
+                str(env_file),
+                "--skip-pull-image",
+            ],
+            cwd=ROOT,
+            env=os.environ | self.docker_env() | AWS_ENV,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        with (self.state / "sam-invoke.log").open("a") as log:
+            log.write(out.stderr)
+        if out.returncode != 0:
+            raise StackError(f"sam local invoke {function} failed: {out.stderr[-2000:]}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.state.glob("*.log")))
+
+    # -- processes -------------------------------------------------------------------------
+    def _pidfile(self, name: str) -> Path:
+        return self.state / f"{name}.pid"
+
+    def _alive(self, name: str) -> bool:
+        try:
+            pid = int(self._pidfile(name).read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> None:
+        if self._alive(name):
+            return
+        log = (self.state / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=os.environ | AWS_ENV | dict(env or {}),
+            start_new_session=True,
+        )
+        self._pidfile(name).write_text(str(proc.pid))
+
+    def _stop(self, name: str) -> None:
+        pidfile = self._pidfile(name)
+        if not pidfile.exists():
+            return
+        pid = int(pidfile.read_text())
+        try:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        pidfile.unlink(missing_ok=True)
+        step(f"stopped {name} (pid {pid})")
+
+    def _wait_http(self, url: str, what: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(url, timeout=2)  # noqa: S310 - our own local URL
+                return
+            except urllib.error.HTTPError:
+                return  # it answered
+            except OSError:
+                time.sleep(0.2)
+        raise StackError(f"{what} did not come up within {timeout:.0f} s; see the logs in {self.state}")
+
+    def _sh(self, script: str, *args: str, echo: bool = False) -> str:
+        out = subprocess.run(
+            ["bash", str(LOCAL / script), *args], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        if echo and out.stderr:
+            sys.stderr.write("".join(f"    {line}\n" for line in out.stderr.splitlines()))
+        if out.returncode != 0:
+            raise StackError(f"local/{script} {' '.join(args)} failed:\n{out.stderr[-3000:]}")
+        return out.stdout
+
+    def _run(self, argv: list[str], log: str) -> None:
+        with (self.state / log).open("ab") as handle:
+            code = subprocess.call(argv, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, env=os.environ | AWS_ENV)
+        if code != 0:
+            tail = (self.state / log).read_text(errors="replace")[-3000:]
+            raise StackError(f"{' '.join(Path(a).name for a in argv[:2])} failed:\n{tail}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--name", default="dev")
+    parser.add_argument("--api-port", type=int, default=3000)
+    parser.add_argument("--port-base", type=int, default=4010)
+    parser.add_argument("--no-build", action="store_true", help="reuse the last sam build")
+    parser.add_argument("--cors-origin", action="append", default=[])
+    args = parser.parse_args(argv)
+    stack = Stack(
+        name=args.name, api_port=args.api_port, port_base=args.port_base, cors_origins=tuple(args.cors_origin)
+    )
+    try:
+        if args.command == "up":
+            print(stack.up(build=not args.no_build))
+        elif args.command == "down":
+            stack.down()
+        else:
+            print(json.dumps(stack.status()))
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    if shutil.which("bash") is None:
+        sys.exit("bash is required")
+    sys.exit(main(sys.argv[1:]))
