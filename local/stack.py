@@ -49,7 +49,7 @@ REAL_KEY_VARS = {
 FUNCTIONS = ("CreateSessionFunction", "TerminateSessionFunction", "GetSessionFunction", "CleanupSessionsFunction")
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - moto's dummy creds
+    "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
@@ -141,7 +141,7 @@ class Stack:
         self._spawn("moto", [str(MOTO), "-H", bridge, "-p", str(self.moto_port)])
         self._wait_http(f"http://{bridge}:{self.moto_port}/moto-api/", "moto server")
         step(f"sessions table (from template.yaml) and secret {SECRET}")
-        keys = SIM_KEYS if self.uses_simulators else {k: "" for k in SIM_KEYS} | self.real_keys
+        keys = SIM_KEYS if self.uses_simulators else dict.fromkeys(SIM_KEYS, "") | self.real_keys
         self.seed(keys)
         if self.uses_simulators:
             step(f"upstream simulators on 127.0.0.1 and {bridge}, ports {self.port_base}-{self.port_base + 3}")

@@ -25,7 +25,7 @@ def template_defaults() -> dict[str, str]:
 
     from local.aws_resources import TEMPLATE
 
-    doc = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506
+    doc = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
     params = doc["Parameters"]
     env: dict[str, str] = {}
     for name, value in doc["Globals"]["Function"]["Environment"]["Variables"].items():
