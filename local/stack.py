@@ -16,6 +16,7 @@ into moto's Secrets Manager, never into a file or the functions' environment.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -70,6 +71,8 @@ class Stack:
     port_base: int = 4010  # simulators: +0 avaturn, +1 openai, +2 cartesia, +3 control; +9 moto
     overrides: Mapping[str, str] = field(default_factory=dict)
     cors_origins: tuple[str, ...] = ()
+    sim_keys: Mapping[str, str] = field(default_factory=lambda: dict(SIM_KEYS))
+    lambda_endpoint: bool = False  # also run `sam local start-lambda` (warm) on api_port + 1
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -141,30 +144,13 @@ class Stack:
         self._spawn("moto", [str(MOTO), "-H", bridge, "-p", str(self.moto_port)])
         self._wait_http(f"http://{bridge}:{self.moto_port}/moto-api/", "moto server")
         step(f"sessions table (from template.yaml) and secret {SECRET}")
-        keys = SIM_KEYS if self.uses_simulators else dict.fromkeys(SIM_KEYS, "") | self.real_keys
+        keys = self.sim_keys if self.uses_simulators else dict.fromkeys(SIM_KEYS, "") | self.real_keys
         self.seed(keys)
         if self.uses_simulators:
             step(f"upstream simulators on 127.0.0.1 and {bridge}, ports {self.port_base}-{self.port_base + 3}")
             self._spawn(
                 "simulators",
-                [
-                    str(PYTHON),
-                    "-m",
-                    "upstream_sim",
-                    "--host",
-                    "127.0.0.1",
-                    "--also-host",
-                    bridge,
-                    "--avaturn-port",
-                    str(self.port_base),
-                    "--openai-port",
-                    str(self.port_base + 1),
-                    "--cartesia-port",
-                    str(self.port_base + 2),
-                    "--control-port",
-                    str(self.port_base + 3),
-                    *[arg for origin in self.cors_origins for arg in ("--cors-origin", origin)],
-                ],
+                [str(PYTHON), "-m", "upstream_sim", *self._simulator_args(bridge)],
                 env={"PYTHONPATH": str(LOCAL / "simulators")},
             )
             self._wait_http(f"{self.control_url}/health", "simulators")
@@ -197,15 +183,63 @@ class Stack:
             env=self.docker_env() | AWS_ENV,
         )
         self._wait_http(f"{self.api_url}/sessions/ready-check", "sam local start-api", timeout=120)
+        if self.lambda_endpoint:
+            step(f"sam local start-lambda on 127.0.0.1:{self.api_port + 1} (warm containers)")
+            self._spawn(
+                "sam-lambda",
+                [
+                    str(SAM),
+                    "local",
+                    "start-lambda",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.api_port + 1),
+                    "--container-host-interface",
+                    "127.0.0.1",
+                    "--env-vars",
+                    str(env_file),
+                    "--skip-pull-image",
+                    "--warm-containers",
+                    "EAGER",
+                ],
+                env=self.docker_env() | AWS_ENV,
+            )
+            self._wait_http(f"http://127.0.0.1:{self.api_port + 1}/", "sam local start-lambda", timeout=120)
         step(f"ready in {time.monotonic() - started:.0f} s: {self.api_url} (logs: {self.state})")
         return self.api_url
 
+    def _simulator_args(self, bridge: str) -> list[str]:
+        base, keys = self.port_base, self.sim_keys
+        args = ["--host", "127.0.0.1", "--also-host", bridge]
+        for offset, name in enumerate(("avaturn", "openai", "cartesia", "control")):
+            args += [f"--{name}-port", str(base + offset)]
+        for name in ("avaturn", "openai", "cartesia"):
+            args += [f"--{name}-key", keys[f"{name}_api_key"]]
+        for origin in self.cors_origins:
+            args += ["--cors-origin", origin]
+        return args
+
     def down(self) -> None:
-        for name in ("sam-api", "simulators", "moto"):
-            self._stop(name)
+        """SIGTERM to everything this stack started (by PID), then wait; SIGKILL what lingers."""
+        pids = {name: self._pid(name) for name in ("sam-lambda", "sam-api", "simulators", "moto")}
+        for pid in filter(None, pids.values()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for name, pid in pids.items():
+            if pid is None:
+                continue
+            while _exists(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _exists(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self._pidfile(name).unlink(missing_ok=True)
+            step(f"stopped {name} (pid {pid})")
 
     def status(self) -> dict[str, bool]:
-        return {name: self._alive(name) for name in ("moto", "simulators", "sam-api")}
+        return {name: self._alive(name) for name in ("moto", "simulators", "sam-api", "sam-lambda")}
 
     # -- helpers for tests and tools -------------------------------------------------------
     def seed(self, keys: Mapping[str, str]) -> None:
@@ -255,6 +289,24 @@ class Stack:
             raise StackError(f"sam local invoke {function} failed: {out.stderr[-2000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
 
+    def invoke_warm(self, function: str, event: Path) -> Any:
+        """Invoke through the warm ``sam local start-lambda`` endpoint (the real runtime, faster)."""
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client(
+            "lambda",
+            endpoint_url=f"http://127.0.0.1:{self.api_port + 1}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - local
+            config=Config(read_timeout=150, retries={"max_attempts": 0}),
+        )
+        out = client.invoke(FunctionName=function, Payload=event.read_bytes())
+        if out.get("FunctionError"):
+            raise StackError(f"{function} failed: {out['Payload'].read()[:2000]!r}")
+        return json.loads(out["Payload"].read())
+
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.state.glob("*.log")))
 
@@ -263,12 +315,8 @@ class Stack:
         return self.state / f"{name}.pid"
 
     def _alive(self, name: str) -> bool:
-        try:
-            pid = int(self._pidfile(name).read_text())
-            os.kill(pid, 0)
-        except (OSError, ValueError):
-            return False
-        return True
+        pid = self._pid(name)
+        return pid is not None and _exists(pid)
 
     def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> None:
         if self._alive(name):
@@ -285,21 +333,11 @@ class Stack:
         )
         self._pidfile(name).write_text(str(proc.pid))
 
-    def _stop(self, name: str) -> None:
-        pidfile = self._pidfile(name)
-        if not pidfile.exists():
-            return
-        pid = int(pidfile.read_text())
+    def _pid(self, name: str) -> int | None:
         try:
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                os.kill(pid, 0)
-                time.sleep(0.1)
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        pidfile.unlink(missing_ok=True)
-        step(f"stopped {name} (pid {pid})")
+            return int(self._pidfile(name).read_text())
+        except (OSError, ValueError):
+            return None
 
     def _wait_http(self, url: str, what: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -329,6 +367,20 @@ class Stack:
         if code != 0:
             tail = (self.state / log).read_text(errors="replace")[-3000:]
             raise StackError(f"{' '.join(Path(a).name for a in argv[:2])} failed:\n{tail}")
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours is gone for our purposes
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def main(argv: list[str]) -> int:

@@ -37,9 +37,11 @@ class TestTerminate:
     def test_avaturn_already_gone_counts_as_ended(self, api: Api, created: dict, status: int) -> None:
         api.broker.upstreams.fail["avaturn.delete"] = status
         assert api.delete(created["session_id"], created["token"])["statusCode"] == 204
-        assert body_of(api.get(created["session_id"], created["token"]))["end_reason"] == "already_gone"
+        assert body_of(api.get(created["session_id"], created["token"]))["end_reason"] == "client_request"
 
-    @pytest.mark.parametrize(("failure", "status"), [(500, 502), (503, 502), ("timeout", 504), ("drop", 502)])
+    @pytest.mark.parametrize(
+        ("failure", "status"), [(500, 502), (503, 502), ("timeout", 504), ("drop", 502), ("malformed", 502)]
+    )
     def test_upstream_failure_keeps_it_marked_for_the_sweep(self, api: Api, created: dict, failure, status) -> None:
         api.broker.upstreams.fail["avaturn.delete"] = failure
         response = api.delete(created["session_id"], created["token"])

@@ -51,7 +51,6 @@ class EndReason(enum.StrEnum):
     EXPIRED = "expired"
     ORPHANED = "orphaned"
     CREATE_FAILED = "create_failed"
-    ALREADY_GONE = "already_gone"
 
 
 @dataclass(frozen=True, slots=True)

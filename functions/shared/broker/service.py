@@ -8,6 +8,7 @@ every upstream session is either recorded with an owner or terminated.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -229,11 +230,9 @@ class SessionTerminator:
         if session.avaturn_session_id is None:  # never reached Avaturn: nothing to end upstream
             status, reason = Status.FAILED, EndReason.ORPHANED
         else:
-            try:
+            # Gone already (ended by itself, or by an earlier attempt that timed out): that is done too.
+            with contextlib.suppress(UpstreamGoneError):
                 self.avaturn.delete_session(session.avaturn_session_id, timeout=deadline.timeout(self.settings))
-            except UpstreamGoneError:
-                if reason is EndReason.CLIENT_REQUEST:
-                    reason = EndReason.ALREADY_GONE
         finished = self.store.finish(session, status=status, reason=reason, now=int(self.clock()))
         if finished:
             count("SessionsTerminated")

@@ -11,7 +11,7 @@ import httpx2
 from pydantic import BaseModel, ConfigDict, Field
 
 from broker.clients._http import parse, reject, send
-from broker.errors import UpstreamGoneError
+from broker.errors import UpstreamError, UpstreamGoneError
 
 
 class AvaturnSession(BaseModel):
@@ -62,3 +62,8 @@ class AvaturnClient:
             raise UpstreamGoneError("avaturn", "the session had already ended")
         if not response.is_success:
             raise reject("avaturn", response, "end the session")
+        if response.content.strip():  # documented as empty; anything else must at least be JSON
+            try:
+                response.json()
+            except ValueError:
+                raise UpstreamError("avaturn", "avaturn sent an unexpected response") from None

@@ -1,0 +1,59 @@
+# The verbs a user types. `make run` brings the broker up locally; `make test` is what CI runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM := .venv-sam/bin/sam
+SRC := functions/shared/broker functions/*/app.py local/stack.py local/aws_resources.py \
+       local/simulators/upstream_sim
+
+.PHONY: help setup run stop status build lint unit simulator integration test clean
+
+help: ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt functions/shared/requirements.txt
+	@echo "==> Python dev tools into $(VENV) (about 1 min on a fresh machine)"
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+.venv-sam/.installed: requirements-sam.txt
+	@echo "==> AWS SAM CLI into .venv-sam (about 1 min on a fresh machine)"
+	@test -x .venv-sam/bin/python || python3 -m venv .venv-sam
+	@.venv-sam/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	@touch $@
+
+setup: $(VENV)/.installed .venv-sam/.installed ## install the dev tools and the SAM CLI (idempotent)
+
+run: setup ## set everything up and run the broker locally (sam local start-api on :3000)
+	@$(PY) local/stack.py up
+	@echo "Try: curl -s -X POST http://127.0.0.1:3000/sessions -H 'content-type: application/json' -d '{}'"
+	@echo "Stop with: make stop"
+
+stop: ## stop everything `make run` started (by PID), then the Docker engine
+	@test -x $(PY) && $(PY) local/stack.py down || true
+	@bash local/engine.sh stop
+
+status: ## what is running
+	@$(PY) local/stack.py status; bash local/engine.sh status || true
+
+build: setup ## sam build (the same artifacts `sam deploy` ships)
+	@AWS_DEFAULT_REGION=us-east-1 $(SAM) build
+
+lint: setup ## ruff, mypy, sam validate --lint, cfn-lint of the transformed template
+	@echo "==> ruff"; $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	@echo "==> mypy"; $(VENV)/bin/mypy $(SRC)
+	@echo "==> sam validate --lint"; $(SAM) validate --lint
+	@echo "==> cfn-lint of the SAM-transformed template"; .venv-sam/bin/python scripts/lint-template.py
+
+unit: setup ## unit tier: handlers in-process, moto, fake upstreams, no network
+	@$(PY) -m pytest tests/unit tests/simulator -q
+
+integration: setup ## integration tier: real sam local start-api / invoke, moto server, simulators
+	@$(PY) -m pytest tests/integration -q
+
+test: lint unit integration ## everything CI runs: lint, unit, integration
+
+clean: stop ## remove build output and local state (keeps the venvs)
+	rm -rf .aws-sam .local
