@@ -222,14 +222,13 @@ class Stack:
 
     def down(self) -> None:
         """SIGTERM to everything this stack started (by PID), then wait; SIGKILL what lingers."""
-        pids = {name: self._pid(name) for name in ("sam-lambda", "sam-api", "simulators", "moto")}
-        for pid in filter(None, pids.values()):
+        found = {name: self._pid(name) for name in ("sam-lambda", "sam-api", "simulators", "moto")}
+        pids = {name: pid for name, pid in found.items() if pid is not None}
+        for pid in pids.values():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 20
         for name, pid in pids.items():
-            if pid is None:
-                continue
             while _exists(pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
             if _exists(pid):
