@@ -1,12 +1,18 @@
 """The local stack: the broker on the real SAM CLI with moto and the upstream simulators.
 
     python local/stack.py up     [--api-port 3000] [--port-base 4010] [--name dev] [--no-build]
+                                 [--web-port 5173 | --no-web] [--cors-origin ORIGIN ...]
     python local/stack.py down   [--name dev]
     python local/stack.py status [--name dev]
 
-``up`` prints one progress line per step and ends with the API URL. It reuses what is already
+``up`` prints one progress line per step and ends with the API URL and the demo page's URL. It reuses what is already
 there (Docker engine, base image, a running stack of the same name). Every process it starts is
 recorded by PID under ``.local/stack-<name>/`` and ``down`` stops exactly those.
+
+The demo page (``web/``) is built with Vite into the stack's state directory, next to a
+``config.json`` naming the broker and the Avaturn API host, and served by ``vite preview`` on
+127.0.0.1. Its origin is the broker's CORS allow-list (``CorsAllowedOrigins``) and the
+simulator's, together with any ``--cors-origin``.
 
 With real keys in the environment (``AVATURN_API_KEY`` and ``OPENAI_API_KEY`` and/or
 ``CARTESIA_API_KEY``) the functions call the real services instead of the simulators; the keys go
@@ -36,6 +42,9 @@ LOCAL = ROOT / "local"
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 MOTO = ROOT / ".venv" / "bin" / "moto_server"
+WEB = ROOT / "web"
+VITE = WEB / "node_modules" / "vite" / "bin" / "vite.js"
+AVATURN_PUBLIC_API = "https://api.avaturn.live"
 TABLE, SECRET = "avaturn-sessions-local", "avaturn-session-broker-local"
 SIM_KEYS = {
     "avaturn_api_key": "sim-avaturn-key",
@@ -73,6 +82,8 @@ class Stack:
     cors_origins: tuple[str, ...] = ()
     sim_keys: Mapping[str, str] = field(default_factory=lambda: dict(SIM_KEYS))
     lambda_endpoint: bool = False  # also run `sam local start-lambda` (warm) on api_port + 1
+    last_invoke_log: str = field(default="", repr=False)
+    web_port: int | None = None  # serve the demo page (web/) on 127.0.0.1:web_port
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -86,6 +97,20 @@ class Stack:
     @property
     def control_url(self) -> str:
         return f"http://127.0.0.1:{self.port_base + 3}/_control"
+
+    @property
+    def web_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.web_port}" if self.web_port else None
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """Browser origins the broker and the simulator accept: the demo page's and any given."""
+        return tuple(dict.fromkeys(((self.web_url,) if self.web_url else ()) + self.cors_origins))
+
+    @property
+    def avaturn_api_host(self) -> str:
+        """Where the browser's web SDK finds Avaturn: the simulator, or the real service."""
+        return f"http://127.0.0.1:{self.port_base}" if self.uses_simulators else AVATURN_PUBLIC_API
 
     @property
     def moto_port(self) -> int:
@@ -179,10 +204,13 @@ class Stack:
                 "--skip-pull-image",
                 "--warm-containers",
                 "EAGER",
+                *self._parameter_overrides(),
             ],
             env=self.docker_env() | AWS_ENV,
         )
         self._wait_http(f"{self.api_url}/sessions/ready-check", "sam local start-api", timeout=120)
+        if self.web_port:
+            self._serve_web()
         if self.lambda_endpoint:
             step(f"sam local start-lambda on 127.0.0.1:{self.api_port + 1} (warm containers)")
             self._spawn(
@@ -207,7 +235,48 @@ class Stack:
             )
             self._wait_http(f"http://127.0.0.1:{self.api_port + 1}/", "sam local start-lambda", timeout=120)
         step(f"ready in {time.monotonic() - started:.0f} s: {self.api_url} (logs: {self.state})")
+        if self.web_url:
+            step(f"demo page: {self.web_url}/")
         return self.api_url
+
+    def _parameter_overrides(self) -> list[str]:
+        """The template's CORS allow-list (HttpApi CorsConfiguration, which sam local honours)."""
+        if not self.allowed_origins:
+            return []
+        origins = ",".join(self.allowed_origins)
+        return ["--parameter-overrides", f"ParameterKey=CorsAllowedOrigins,ParameterValue={origins}"]
+
+    def _serve_web(self) -> None:
+        """Build the demo page into the stack's own directory and serve it on 127.0.0.1."""
+        if not VITE.exists():
+            raise StackError("the demo page's packages are missing; run `make setup` (npm ci in web/)")
+        out = self.state / "web"
+        step(f"demo page: vite build into {out.relative_to(ROOT)}")
+        self._run(
+            ["node", str(VITE), "build", "--outDir", str(out), "--emptyOutDir", "--logLevel", "warn"],
+            log="web-build.log",
+            cwd=WEB,
+        )
+        config = {"brokerUrl": self.api_url, "avaturnApiHost": self.avaturn_api_host}
+        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        step(f"demo page: vite preview on {self.web_url}")
+        self._spawn(
+            "web",
+            [
+                "node",
+                str(VITE),
+                "preview",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.web_port),
+                "--strictPort",
+                "--outDir",
+                str(out),
+            ],
+            cwd=WEB,
+        )
+        self._wait_http(f"{self.web_url}/config.json", "the demo page server")
 
     def _simulator_args(self, bridge: str) -> list[str]:
         base, keys = self.port_base, self.sim_keys
@@ -216,13 +285,13 @@ class Stack:
             args += [f"--{name}-port", str(base + offset)]
         for name in ("avaturn", "openai", "cartesia"):
             args += [f"--{name}-key", keys[f"{name}_api_key"]]
-        for origin in self.cors_origins:
+        for origin in self.allowed_origins:
             args += ["--cors-origin", origin]
         return args
 
     def down(self) -> None:
         """SIGTERM to everything this stack started (by PID), then wait; SIGKILL what lingers."""
-        found = {name: self._pid(name) for name in ("sam-lambda", "sam-api", "simulators", "moto")}
+        found = {name: self._pid(name) for name in ("web", "sam-lambda", "sam-api", "simulators", "moto")}
         pids = {name: pid for name, pid in found.items() if pid is not None}
         for pid in pids.values():
             with contextlib.suppress(ProcessLookupError):
@@ -238,7 +307,7 @@ class Stack:
             step(f"stopped {name} (pid {pid})")
 
     def status(self) -> dict[str, bool]:
-        return {name: self._alive(name) for name in ("moto", "simulators", "sam-api", "sam-lambda")}
+        return {name: self._alive(name) for name in ("moto", "simulators", "sam-api", "sam-lambda", "web")}
 
     # -- helpers for tests and tools -------------------------------------------------------
     def seed(self, keys: Mapping[str, str]) -> None:
@@ -284,6 +353,7 @@ class Stack:
         )
         with (self.state / "sam-invoke.log").open("a") as log:
             log.write(out.stderr)
+        self.last_invoke_log = out.stderr
         if out.returncode != 0:
             raise StackError(f"sam local invoke {function} failed: {out.stderr[-2000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -317,13 +387,13 @@ class Stack:
         pid = self._pid(name)
         return pid is not None and _exists(pid)
 
-    def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> None:
+    def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None, cwd: Path = ROOT) -> None:
         if self._alive(name):
             return
         log = (self.state / f"{name}.log").open("ab")
         proc = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -360,9 +430,9 @@ class Stack:
             raise StackError(f"local/{script} {' '.join(args)} failed:\n{out.stderr[-3000:]}")
         return out.stdout
 
-    def _run(self, argv: list[str], log: str) -> None:
+    def _run(self, argv: list[str], log: str, cwd: Path = ROOT) -> None:
         with (self.state / log).open("ab") as handle:
-            code = subprocess.call(argv, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, env=os.environ | AWS_ENV)
+            code = subprocess.call(argv, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, env=os.environ | AWS_ENV)
         if code != 0:
             tail = (self.state / log).read_text(errors="replace")[-3000:]
             raise StackError(f"{' '.join(Path(a).name for a in argv[:2])} failed:\n{tail}")
@@ -389,14 +459,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--api-port", type=int, default=3000)
     parser.add_argument("--port-base", type=int, default=4010)
     parser.add_argument("--no-build", action="store_true", help="reuse the last sam build")
-    parser.add_argument("--cors-origin", action="append", default=[])
+    parser.add_argument("--cors-origin", action="append", default=[], help="another browser origin to allow")
+    parser.add_argument("--web-port", type=int, default=5173, help="port of the demo page (127.0.0.1)")
+    parser.add_argument("--no-web", action="store_true", help="do not build and serve the demo page")
     args = parser.parse_args(argv)
     stack = Stack(
-        name=args.name, api_port=args.api_port, port_base=args.port_base, cors_origins=tuple(args.cors_origin)
+        name=args.name,
+        api_port=args.api_port,
+        port_base=args.port_base,
+        cors_origins=tuple(args.cors_origin),
+        web_port=None if args.no_web else args.web_port,
     )
     try:
         if args.command == "up":
             print(stack.up(build=not args.no_build))
+            if stack.web_url:
+                print(f"Demo page: {stack.web_url}/")
         elif args.command == "down":
             stack.down()
         else:
