@@ -26,6 +26,8 @@ CANARY_KEYS = {
 # Short upstream timeouts keep the timeout cases quick; the simulator's "hang" is longer.
 OVERRIDES = {"UPSTREAM_READ_TIMEOUT": "2", "UPSTREAM_CONNECT_TIMEOUT": "1", "MAX_ACTIVE_SESSIONS_PER_OWNER": "2"}
 HANG_SECONDS = 5
+STORED_ITEMS: list[dict[str, Any]] = []  # every registry item of the run, for the leak check
+ISSUED: list[str] = []  # every engine secret and session token the simulators issued in the run
 CLEANUP_EVENT = ROOT / "events" / "cleanup_schedule.json"
 
 
@@ -147,11 +149,22 @@ def local(stack: Stack) -> Iterator[Local]:
     """A clean slate per test: simulators reset, registry emptied."""
     db = stack.aws_client("dynamodb")
     for item in db.scan(TableName=TABLE)["Items"]:
+        STORED_ITEMS.append(item)  # kept for the leak check at the end of the run
         db.delete_item(TableName=TABLE, Key={"pk": item["pk"]})
     with requests.Session() as http:
         env = Local(stack, http)
         env.control("POST", "/reset")
         yield env
+        ISSUED.extend(issued_credentials(env))  # before the next reset forgets them
+
+
+def issued_credentials(env: Local) -> list[str]:
+    issued = env.control("GET", "/secrets")
+    return [
+        *(s["value"] for s in issued["openai_client_secrets"]),
+        *(t["token"] for t in issued["cartesia_tokens"]),
+        *(t["token"] for t in issued["avaturn_session_tokens"]),
+    ]
 
 
 def problem(response: requests.Response, status: int) -> dict[str, Any]:
