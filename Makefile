@@ -7,7 +7,7 @@ SAM := .venv-sam/bin/sam
 SRC := functions/shared/broker functions/*/app.py local/stack.py local/aws_resources.py \
        local/simulators/upstream_sim
 
-.PHONY: help setup run stop status build lint unit simulator integration test clean
+.PHONY: help setup run stop status build lint unit integration test clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,7 +47,7 @@ lint: setup ## ruff, mypy, sam validate --lint, cfn-lint of the transformed temp
 	@echo "==> sam validate --lint"; $(SAM) validate --lint
 	@echo "==> cfn-lint of the SAM-transformed template"; .venv-sam/bin/python scripts/lint-template.py
 
-unit: setup ## unit tier: handlers in-process, moto, fake upstreams, no network
+unit: setup ## unit tier (handlers in-process, moto, fake upstreams, no network) and the simulator's tests
 	@$(PY) -m pytest tests/unit tests/simulator -q
 
 integration: setup ## integration tier: real sam local start-api / invoke, moto server, simulators

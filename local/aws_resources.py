@@ -1,8 +1,8 @@
 """Create the broker's AWS resources (sessions table, secret) in moto from template.yaml itself,
 so the local stack and the tests can never drift from what is deployed.
 
-Usage: python local/aws_resources.py --endpoint http://HOST:PORT --table NAME --secret NAME \
-           [--keys-from-env]   # reads AVATURN_API_KEY, OPENAI_API_KEY, CARTESIA_API_KEY
+Usage: python local/aws_resources.py --endpoint http://HOST:PORT --table NAME --secret NAME
+(the secret's keys come from AVATURN_API_KEY, OPENAI_API_KEY and CARTESIA_API_KEY; absent = empty)
 """
 
 from __future__ import annotations

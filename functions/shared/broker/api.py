@@ -32,6 +32,7 @@ _PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     NotFoundError: (404, "not-found", "Not found"),
     errors.SessionConflictError: (409, "session-conflict", "Session not ready"),
     errors.IdempotencyInProgressError: (409, "idempotency-in-progress", "Request in progress"),
+    errors.ReplayUnavailableError: (409, "replay-unavailable", "Replay unavailable"),
     errors.BodyTooLargeError: (413, "body-too-large", "Request body too large"),
     errors.UnsupportedMediaTypeError: (415, "unsupported-media-type", "Unsupported media type"),
     errors.InvalidRequestError: (422, "invalid-request", "Invalid request"),

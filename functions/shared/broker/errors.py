@@ -59,6 +59,10 @@ class IdempotencyMismatchError(BrokerError):
     """The Idempotency-Key was used before with a different request body."""
 
 
+class ReplayUnavailableError(BrokerError):
+    """The stored response of an Idempotency-Key can no longer be opened (the secret changed)."""
+
+
 class CapReachedError(BrokerError):
     """The owner already holds the maximum number of active sessions."""
 

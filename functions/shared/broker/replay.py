@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseI
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from broker.errors import SessionConflictError
+from broker.errors import ReplayUnavailableError
 
 PREFIX = "sealed:v1:"
 
@@ -44,7 +44,7 @@ class SealedTokenSerializer(BaseIdempotencySerializer):
             token = self._aead().decrypt(raw[:12], raw[12:], self._context).decode()
         except (InvalidTag, ValueError):
             # The server secret was rotated since: the stored answer cannot be opened any more.
-            raise SessionConflictError(
+            raise ReplayUnavailableError(
                 "the original response can no longer be replayed; use a new Idempotency-Key"
             ) from None
         return {**data, "token": token}

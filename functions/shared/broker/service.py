@@ -28,6 +28,7 @@ from broker.clients.avaturn import AvaturnClient
 from broker.config import EngineName, Settings
 from broker.errors import (
     BrokerError,
+    CapReachedError,
     DependencyUnavailableError,
     IdempotencyInProgressError,
     IdempotencyMismatchError,
@@ -132,7 +133,7 @@ class SessionCreator:
         )
         try:
             self.store.reserve(session, s.max_active_sessions_per_owner, s.cap_retry_after_seconds)
-        except BrokerError:
+        except CapReachedError:
             count("CapRejections")
             raise
         try:
@@ -156,7 +157,7 @@ class SessionCreator:
         )
         if not self._record(active):
             self._compensate(session, upstream.session_id, deadline)
-            raise DependencyUnavailableError("the session could not be recorded and was ended")
+            raise DependencyUnavailableError("the session could not be recorded; try again")
         count("SessionsCreated")
         logger.info("session created", extra={"session_id": session.session_id, "engine": engine})
         return CreatedSession(
