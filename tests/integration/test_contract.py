@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, assume, settings
 from schemathesis import checks as st_checks
 
 from local.stack import ROOT
@@ -61,8 +61,21 @@ def fuzz_target(stack: Any) -> str:
     max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None
 )
 def test_generated_requests_conform(case: Any, fuzz_target: str) -> None:
+    # sam local's API Gateway emulator cannot represent a body that is not UTF-8 (it answers 502
+    # before any function runs; AWS would base64-encode it). The broker's handling of such bodies
+    # is covered by the unit tier (test_non_utf8_body_is_400), so those cases are not sent here.
+    assume(_utf8(case.body))
     sent[f"{case.method.upper()} {case.path}"] += 1
     case.call_and_validate(base_url=fuzz_target, checks=CHECKS, timeout=40)
+
+
+def _utf8(body: Any) -> bool:
+    if isinstance(body, bytes):
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return True
 
 
 def test_at_least_a_thousand_requests_per_operation() -> None:

@@ -143,6 +143,15 @@ class TestBadInput:
         assert response["statusCode"] == 201
         assert body_of(response)["engine"] == "external"
 
+    def test_non_utf8_body_is_400(self, api: Api, handlers) -> None:
+        from tests.unit.conftest import FakeContext, http_event
+
+        # API Gateway hands a body that is not text to the function base64-encoded
+        event = http_event("create_session", body="7il9jQ==", headers={"content-type": "application/json"})
+        event["isBase64Encoded"] = True
+        response = handlers["create_session"].lambda_handler(event, FakeContext(), creator=api.broker.creator)
+        problem(response, 400)
+
     def test_engine_outside_the_allow_list_is_422(self, make_broker, handlers) -> None:
         api = Api(make_broker(allowed_engines=("openai-realtime",)), handlers)
         assert problem(api.create({"engine": "cartesia"}), 422)["detail"].startswith("engine 'cartesia'")
