@@ -4,10 +4,12 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 SAM := .venv-sam/bin/sam
+CHROMIUM := /usr/bin/chromium
+APT := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 SRC := functions/shared/broker functions/*/app.py local/stack.py local/aws_resources.py \
        local/simulators/upstream_sim
 
-.PHONY: help setup run stop status build lint unit integration test clean
+.PHONY: help setup run stop status build lint unit integration e2e test clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,7 +26,18 @@ $(VENV)/.installed: requirements-dev.txt functions/shared/requirements.txt
 	@.venv-sam/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
 	@touch $@
 
-setup: $(VENV)/.installed .venv-sam/.installed ## install the dev tools and the SAM CLI (idempotent)
+web/node_modules/.installed: web/package.json web/package-lock.json
+	@echo "==> npm ci in web/: Vite, the Avaturn web SDK, playwright-core (about 15 s)"
+	@cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(CHROMIUM):
+	@echo "==> Debian chromium for the e2e tier (apt-get; about 1 min; log: .local/logs/apt-chromium.log)"
+	@mkdir -p .local/logs
+	@{ $(APT) update -q && $(APT) install -y -q chromium; } >>.local/logs/apt-chromium.log 2>&1 \
+		|| { tail -20 .local/logs/apt-chromium.log; exit 1; }
+
+setup: $(VENV)/.installed .venv-sam/.installed web/node_modules/.installed $(CHROMIUM) ## install the dev tools, the SAM CLI, the demo page's packages and chromium (idempotent)
 
 run: setup ## set everything up and run the broker locally (sam local start-api on :3000)
 	@$(PY) local/stack.py up
@@ -53,7 +66,11 @@ unit: setup ## unit tier (handlers in-process, moto, fake upstreams, no network)
 integration: setup ## integration tier: real sam local start-api / invoke, moto server, simulators
 	@$(PY) -m pytest tests/integration -q
 
-test: lint unit integration ## everything CI runs: lint, unit, integration
+e2e: setup ## e2e tier: the demo page and the real web SDK in headless Chromium, against its own stack
+	@$(PY) -m pytest tests/e2e -q
+	@echo "==> screenshots and the browser tests' report: artifacts/e2e/"
+
+test: lint unit integration e2e ## everything CI runs: lint, unit, integration, e2e
 
 clean: stop ## remove build output and local state (keeps the venvs)
 	rm -rf .aws-sam .local

@@ -1,0 +1,105 @@
+"""E2E tier: the demo page (web/) with the real Avaturn web SDK in headless Chromium, against a
+local stack of its own (broker on sam local start-api, moto, simulators, vite preview).
+
+The browser part is ``web/e2e/demo.test.mjs`` (``node --test``, playwright-core driving Debian's
+``/usr/bin/chromium``); this module brings the stack up, gives that run a clean slate, and stops
+everything it started. Screenshots land in ``artifacts/e2e/``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local.stack import ROOT, TABLE, Stack
+
+pytestmark = pytest.mark.e2e
+
+WEB = ROOT / "web"
+ARTIFACTS = ROOT / "artifacts" / "e2e"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+# One session per owner, so that a second Start shows the cap message.
+OVERRIDES = {"MAX_ACTIVE_SESSIONS_PER_OWNER": "1"}
+NODE_TIMEOUT = 300
+
+
+def _engine_running() -> bool:
+    engine = ["bash", str(ROOT / "local" / "engine.sh"), "status"]
+    return subprocess.run(engine, capture_output=True, check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    missing = [
+        hint
+        for path, hint in (
+            (CHROMIUM, f"{CHROMIUM} (Debian package chromium)"),
+            (WEB / "node_modules" / "playwright-core", "web/node_modules (npm ci in web/)"),
+        )
+        if not path.exists()
+    ]
+    if missing or shutil.which("node") is None:
+        pytest.fail(f"missing {', '.join(missing) or 'node'}: run `make setup`")
+    engine_was_running = _engine_running()
+    # Ports of its own: the dev stack uses 3000/4010-4019/5173, the integration tier 3100/4110-4119.
+    stack = Stack(name="e2e", api_port=3200, port_base=4210, web_port=5273, overrides=OVERRIDES)
+    stack.down()  # a stale stack of an interrupted run
+    for log in stack.state.glob("*.log"):
+        log.unlink()
+    try:
+        stack.up()
+        yield stack
+    finally:
+        stack.down()
+        if not engine_was_running:
+            subprocess.run(["bash", str(ROOT / "local" / "engine.sh"), "stop"], check=False)
+
+
+def _clean_slate(stack: Stack) -> None:
+    """An empty registry (so the cap counts only this run's sessions) and fresh simulators."""
+    db = stack.aws_client("dynamodb")
+    for item in db.scan(TableName=TABLE)["Items"]:
+        db.delete_item(TableName=TABLE, Key={"pk": item["pk"]})
+    request = urllib.request.Request(f"{stack.control_url}/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def test_demo_page_in_chromium(stack: Stack) -> None:
+    """Given the stack and the page, when the browser tests run, then they all pass."""
+    _clean_slate(stack)
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    env = os.environ | {
+        "DEMO_URL": str(stack.web_url),
+        "BROKER_URL": stack.api_url,
+        "CONTROL_URL": stack.control_url,
+        "ARTIFACTS_DIR": str(ARTIFACTS),
+        "CHROMIUM": str(CHROMIUM),
+    }
+    result = subprocess.run(
+        ["node", "--test", "--test-reporter=spec", "e2e/"],
+        cwd=WEB,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=NODE_TIMEOUT,
+        check=False,
+    )
+    report = result.stdout + result.stderr
+    (ARTIFACTS / "node-test.log").write_text(report)
+    if result.returncode != 0:
+        logs = ARTIFACTS / "stack-logs"
+        logs.mkdir(exist_ok=True)
+        for log in stack.state.glob("*.log"):
+            shutil.copy(log, logs / log.name)
+    print(report)
+    assert result.returncode == 0, f"browser tests failed (artifacts in {ARTIFACTS}):\n{report[-6000:]}"
+    shots = sorted(p.name for p in ARTIFACTS.glob("*.png"))
+    assert "02-connecting-desktop.png" in shots, shots
+    assert "05-cap-reached-desktop.png" in shots, shots

@@ -1,0 +1,288 @@
+// End-to-end: the demo page in headless Chromium (Debian's, through playwright-core; no browser
+// download) against a running local stack: the broker on sam local, the Avaturn simulator, and
+// the page served by vite preview. Started by tests/e2e/test_demo_page.py, which brings the stack
+// up and passes its URLs:
+//
+//   DEMO_URL=http://127.0.0.1:5273 BROKER_URL=http://127.0.0.1:3200 \
+//   CONTROL_URL=http://127.0.0.1:4213/_control node --test e2e/
+//
+// The broker must run with MAX_ACTIVE_SESSIONS_PER_OWNER=1 (the cap case) and an empty registry.
+// Everything outside 127.0.0.1 is blocked: the web SDK's WebRTC room join (Daily) needs the
+// internet, so the page stops at "connecting" after the SDK fetched its session from Avaturn.
+
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, afterEach, before, beforeEach, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const DEMO_URL = required("DEMO_URL").replace(/\/$/, "");
+const BROKER_URL = required("BROKER_URL").replace(/\/$/, "");
+const CONTROL_URL = required("CONTROL_URL").replace(/\/$/, "");
+const ARTIFACTS = process.env.ARTIFACTS_DIR ?? path.resolve(here, "..", "..", "artifacts", "e2e");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+let context;
+let profile;
+const blocked = new Set();
+const consoleMessages = [];
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set (see the header of ${path.basename(import.meta.url)})`);
+  return value;
+}
+
+async function control(method, route, body) {
+  const response = await fetch(`${CONTROL_URL}${route}`, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  assert.ok(response.ok, `control ${method} ${route}: HTTP ${response.status}`);
+  const text = await response.text();
+  return text ? JSON.parse(text) : null;
+}
+
+async function eventually(what, probe, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+async function shot(page, name, options = {}) {
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file, ...options });
+  return file;
+}
+
+async function openDemo(query = "", viewport = DESKTOP) {
+  const page = await context.newPage();
+  await page.setViewportSize(viewport);
+  page.on("console", (message) => consoleMessages.push(`${message.type()}: ${message.text()}`));
+  await page.goto(`${DEMO_URL}/${query}`);
+  await page.locator("body[data-ready=true]").waitFor();
+  return page;
+}
+
+const state = (page) => page.locator("#state");
+const startButton = (page) => page.getByRole("button", { name: "Start" });
+const endButton = (page) => page.getByRole("button", { name: "End" });
+
+async function startSession(page) {
+  const created = page.waitForResponse(
+    (response) => response.url() === `${BROKER_URL}/sessions` && response.request().method() === "POST",
+  );
+  await startButton(page).click();
+  return created;
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  profile = mkdtempSync(path.join(tmpdir(), "demo-e2e-profile-"));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: DESKTOP,
+    reducedMotion: "reduce",
+  });
+  // Only the local stack is reachable; anything else (Daily's bundle, telemetry) fails fast.
+  await context.route(
+    (url) => !["127.0.0.1", "localhost"].includes(url.hostname),
+    (route) => {
+      blocked.add(new URL(route.request().url()).host);
+      return route.abort("internetdisconnected");
+    },
+  );
+});
+
+after(async () => {
+  if (context) await composeOverview().catch((error) => console.log(`# no overview image: ${error}`));
+  await context?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  if (blocked.size) console.log(`# blocked outside requests to: ${[...blocked].sort().join(", ")}`);
+});
+
+beforeEach(async () => {
+  await control("DELETE", "/faults");
+});
+
+afterEach(async () => {
+  for (const page of context.pages()) await page.close();
+});
+
+/** One image with the desktop and the phone view side by side (the README's screenshot). */
+async function composeOverview() {
+  const desktop = path.join(ARTIFACTS, "02-connecting-desktop.png");
+  const phone = path.join(ARTIFACTS, "03-connecting-phone.png");
+  if (!existsSync(desktop) || !existsSync(phone)) return;
+  const src = (file) => `data:image/png;base64,${readFileSync(file).toString("base64")}`;
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 1760, height: 900 });
+  await page.setContent(`<!doctype html><body style="margin:0;background:#dfe3ea;display:flex;gap:40px;
+    align-items:center;justify-content:center;height:900px">
+    <img src="${src(desktop)}" style="height:800px;border-radius:10px;box-shadow:0 4px 24px #0003">
+    <img src="${src(phone)}" style="height:800px;border-radius:24px;border:8px solid #1b1f24;box-shadow:0 4px 24px #0003">
+    </body>`);
+  await page.evaluate(() => Promise.all([...document.images].map((image) => image.decode())));
+  await shot(page, "00-overview");
+  await page.close();
+}
+
+test("Start gets a session from the broker, the web SDK fetches it from Avaturn, End terminates it", async () => {
+  const page = await openDemo();
+  await assert.doesNotReject(state(page).getByText("No session").waitFor());
+  assert.equal(await endButton(page).isDisabled(), true, "End is disabled without a session");
+  await shot(page, "01-idle-desktop");
+
+  const response = await startSession(page);
+  assert.equal(response.status(), 201);
+  assert.equal(response.headers()["access-control-allow-origin"], DEMO_URL, "the broker allows the demo's origin");
+  const session = await response.json();
+
+  // The real SDK asked the simulated Avaturn for its session, with the token the broker issued.
+  const fetch = await eventually("the web SDK's GET /_sdk/v0/sessions", async () => {
+    const { sdk_fetches: fetches } = await control("GET", "/sdk-fetches");
+    return fetches.find((f) => f.token === session.token);
+  });
+  assert.equal(fetch.status, 200);
+  assert.equal(fetch.origin, DEMO_URL);
+  const requests = await control("GET", "/requests?endpoint=avaturn.sdk");
+  const sdkGet = requests.requests.find((r) => r.method === "GET" && r.headers["x-session-token"] === session.token);
+  assert.ok(sdkGet, "the SDK sent X-Session-Token");
+  assert.equal(sdkGet.path, "/_sdk/v0/sessions");
+
+  await state(page).and(page.locator("[data-state=connecting]")).waitFor();
+  await assert.doesNotReject(state(page).getByText("Connecting to the avatar").waitFor());
+  assert.equal(await page.locator("#session-id").textContent(), session.session_id);
+  assert.equal(await startButton(page).isDisabled(), true);
+  assert.equal(await endButton(page).isEnabled(), true);
+  // Offline, the room join fails: the page says so without treating the session as failed.
+  await page.locator("#note").getByText("video room").waitFor({ timeout: 15_000 });
+  assert.equal(await page.locator("#message").isHidden(), true, "no error message while connecting");
+  await shot(page, "02-connecting-desktop");
+  await page.setViewportSize(PHONE);
+  await shot(page, "03-connecting-phone");
+  const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(scrollWidth <= PHONE.width, `no horizontal scrolling on a phone (${scrollWidth}px)`);
+  await page.setViewportSize(DESKTOP);
+
+  const upstream = await control("GET", `/sessions/${fetch.session_id}`);
+  assert.equal(upstream.status, "active");
+  assert.equal(upstream.joined, true);
+
+  const deleted = page.waitForResponse((r) => r.request().method() === "DELETE");
+  await endButton(page).click();
+  const deleteResponse = await deleted;
+  assert.equal(deleteResponse.url(), `${BROKER_URL}/sessions/${session.session_id}`);
+  assert.equal(deleteResponse.status(), 204);
+  assert.equal(deleteResponse.request().headers()["x-session-token"], session.token);
+  await state(page).and(page.locator("[data-state=ended]")).waitFor();
+  await assert.doesNotReject(state(page).getByText("Session ended").waitFor());
+
+  const ended = await control("GET", `/sessions/${fetch.session_id}`);
+  assert.equal(ended.status, "ended");
+  assert.equal(ended.end_reason, "deleted");
+  assert.equal(await startButton(page).isEnabled(), true, "a new session can be started");
+  await shot(page, "04-ended-desktop");
+
+  // The SDK released its call object: the same page opens a second session.
+  const again = await startSession(page);
+  assert.equal(again.status(), 201);
+  await state(page).and(page.locator("[data-state=connecting]")).waitFor();
+  await endButton(page).click();
+  await state(page).and(page.locator("[data-state=ended]")).waitFor();
+});
+
+test("a second session beyond the per-owner cap shows the cap message", async () => {
+  const first = await openDemo();
+  assert.equal((await startSession(first)).status(), 201);
+  await state(first).and(first.locator("[data-state=connecting]")).waitFor();
+
+  const second = await openDemo();
+  const refused = await startSession(second);
+  assert.equal(refused.status(), 429);
+  const alert = second.getByRole("alert");
+  await alert.getByText("You already have the maximum number of avatar sessions open").waitFor();
+  await state(second).and(second.locator("[data-state=failed]")).waitFor();
+  assert.equal(await startButton(second).isEnabled(), true, "Start can be tried again");
+  await shot(second, "05-cap-reached-desktop");
+  await second.setViewportSize(PHONE);
+  await shot(second, "06-cap-reached-phone", { fullPage: true });
+
+  await endButton(first).click();
+  await state(first).and(first.locator("[data-state=ended]")).waitFor();
+  const { active } = await control("GET", "/sessions");
+  assert.deepEqual(active, [], "no Avaturn session left open");
+
+  // With the first one ended, the second page gets its session.
+  assert.equal((await startSession(second)).status(), 201);
+  await state(second).and(second.locator("[data-state=connecting]")).waitFor();
+  assert.equal(await second.locator("#message").isHidden(), true, "the old message is gone");
+  await endButton(second).click();
+  await state(second).and(second.locator("[data-state=ended]")).waitFor();
+});
+
+test("Avaturn down: the page says the avatar service has trouble", async () => {
+  await control("POST", "/faults", { endpoint: "avaturn.create", kind: "status", status: 503, count: 1 });
+  const page = await openDemo();
+  const response = await startSession(page);
+  assert.equal(response.status(), 502);
+  await page.getByRole("alert").getByText("The avatar service is having trouble").waitFor();
+  await state(page).and(page.locator("[data-state=failed]")).waitFor();
+  assert.equal(await endButton(page).isDisabled(), true, "nothing to end");
+  await shot(page, "07-upstream-down-desktop");
+});
+
+test("broker unreachable: the page says so in plain words", async () => {
+  const nowhere = `http://127.0.0.1:${await freePort()}`;
+  const page = await openDemo(`?broker=${encodeURIComponent(nowhere)}`);
+  await startButton(page).click();
+  await page.getByRole("alert").getByText(`The broker can't be reached at ${nowhere}`).waitFor();
+  await state(page).and(page.locator("[data-state=failed]")).waitFor();
+  await shot(page, "08-broker-unreachable-desktop");
+});
+
+test("the page never shows or logs the session token", async () => {
+  const page = await openDemo();
+  const response = await startSession(page);
+  const { token } = await response.json();
+  await state(page).and(page.locator("[data-state=connecting]")).waitFor();
+  const html = await page.content();
+  assert.ok(!html.includes(token), "token in the DOM");
+  assert.ok(!consoleMessages.some((text) => text.includes(token)), "token in a console message");
+  await endButton(page).click();
+  await state(page).and(page.locator("[data-state=ended]")).waitFor();
+});

@@ -1,0 +1,238 @@
+import { AvaturnHead } from "@avaturn-live/web-sdk";
+import { FriendlyError, createSession, describeSdkError, endSession } from "./broker.js";
+
+const DEFAULTS = { brokerUrl: "http://127.0.0.1:3000", avaturnApiHost: "https://api.avaturn.live" };
+const SDK_FETCH_POLL_MS = 50;
+const SDK_FETCH_TIMEOUT_MS = 20_000;
+
+const STATES = {
+  idle: "No session",
+  starting: "Asking the broker for a session…",
+  connecting: "Connecting to the avatar…",
+  live: "Live",
+  ending: "Ending the session…",
+  ended: "Session ended",
+  failed: "Not connected",  // End stays available while the broker still holds a session
+};
+
+const CAPTIONS = {
+  idle: "The avatar appears here",
+  starting: "The avatar appears here",
+  connecting: "Waiting for the avatar's video…",
+  live: "",
+  ending: "",
+  ended: "The avatar appears here",
+  failed: "The avatar appears here",
+};
+
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const ui = {
+  state: $("state"),
+  stateText: $("state-text"),
+  caption: $("caption"),
+  message: $("message"),
+  note: $("note"),
+  start: /** @type {HTMLButtonElement} */ ($("start")),
+  end: /** @type {HTMLButtonElement} */ ($("end")),
+  mic: /** @type {HTMLInputElement} */ ($("mic")),
+  avatar: $("avatar"),
+  details: $("details"),
+  sessionId: $("session-id"),
+  engine: $("session-engine"),
+  expires: /** @type {HTMLTimeElement} */ ($("session-expires")),
+  brokerUrl: /** @type {HTMLInputElement} */ ($("broker-url")),
+  apiHost: /** @type {HTMLInputElement} */ ($("api-host")),
+};
+
+/** @type {{session: import("./broker.js").BrokerSession, head: AvaturnHead | null, brokerUrl: string} | null} */
+let current = null;
+
+function setState(state) {
+  ui.state.dataset.state = state;
+  ui.stateText.textContent = STATES[state];
+  ui.caption.textContent = CAPTIONS[state];
+  ui.caption.hidden = !CAPTIONS[state];
+  const busy = state === "starting" || state === "ending";
+  ui.start.disabled = busy || current !== null;
+  ui.end.disabled = busy || current === null;
+  ui.start.setAttribute("aria-busy", String(state === "starting"));
+  ui.end.setAttribute("aria-busy", String(state === "ending"));
+  document.body.dataset.state = state;
+}
+
+function showMessage(text) {
+  ui.message.textContent = text ?? "";
+  ui.message.hidden = !text;
+}
+
+function showNote(text) {
+  ui.note.textContent = text ?? "";
+  ui.note.hidden = !text;
+}
+
+function showDetails(session) {
+  ui.details.hidden = !session;
+  if (!session) return;
+  ui.sessionId.textContent = session.session_id;
+  ui.engine.textContent = session.engine;
+  ui.expires.dateTime = session.expires_at;
+  const expires = new Date(session.expires_at);
+  ui.expires.textContent = Number.isNaN(expires.getTime())
+    ? session.expires_at
+    : expires.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function settings() {
+  return { brokerUrl: ui.brokerUrl.value.trim(), apiHost: ui.apiHost.value.trim() };
+}
+
+function validUrl(value) {
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
+async function start() {
+  const { brokerUrl, apiHost } = settings();
+  if (!validUrl(brokerUrl) || !validUrl(apiHost)) {
+    showMessage("The broker URL and the Avaturn API host must be http:// or https:// addresses (see Connection settings).");
+    setState("failed");
+    return;
+  }
+  showMessage("");
+  showNote("");
+  setState("starting");
+  let session;
+  try {
+    session = await createSession(brokerUrl, { idempotencyKey: crypto.randomUUID() });
+  } catch (error) {
+    fail(error);
+    return;
+  }
+  current = { session, head: null, brokerUrl };
+  showDetails(session);
+  setState("connecting");
+  try {
+    await connect(session, apiHost);
+  } catch (error) {
+    if (current?.session === session) fail(error); // End stays available to close the session
+  }
+}
+
+/** Open the session with the web SDK: it fetches the session from Avaturn, then joins its room. */
+async function connect(session, apiHost) {
+  const head = new AvaturnHead(ui.avatar, {
+    sessionToken: session.token,
+    apiHost,
+    immediatelyJoin: false, // join below, once the session fetch succeeded
+    audioSource: ui.mic.checked,
+  });
+  if (current?.session !== session) return;
+  current.head = head;
+  // init(): GET {apiHost}/_sdk/v0/sessions, then resolves when the avatar's video arrives.
+  const live = head.init();
+  const fetched = await Promise.race([sessionFetched(head), live.then(() => true)]).catch((error) => {
+    if (current?.head === head) {
+      showMessage(describeSdkError(error, apiHost));
+      setState("failed");
+    }
+    return false;
+  });
+  if (!fetched || current?.head !== head) return;
+  live
+    .then(() => {
+      if (current?.head === head) {
+        showNote("");
+        setState("live");
+      }
+    })
+    .catch(() => {});
+  try {
+    await head.join();
+  } catch (error) {
+    if (current?.head !== head) return;
+    // The room join needs the internet (WebRTC); the session itself is open until End.
+    console.warn("avatar room join failed", error);
+    showNote("The avatar's video room could not be joined yet (it needs an internet connection). The session stays open until you end it.");
+  }
+}
+
+function sessionFetched(head) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const timer = setInterval(() => {
+      if (head.session_id) {
+        clearInterval(timer);
+        resolve(true);
+      } else if (Date.now() - started > SDK_FETCH_TIMEOUT_MS) {
+        clearInterval(timer);
+        reject(new Error("timeout"));
+      }
+    }, SDK_FETCH_POLL_MS);
+  });
+}
+
+async function end() {
+  if (!current) return;
+  const { session, head, brokerUrl } = current;
+  showMessage("");
+  setState("ending");
+  await disposeHead(head);
+  try {
+    const outcome = await endSession(brokerUrl, session);
+    current = null;
+    showNote(outcome === "already-gone" ? "The session had already ended." : "");
+    showDetails(null);
+    setState("ended");
+  } catch (error) {
+    if (current) current.head = null;
+    fail(error);
+  }
+}
+
+async function disposeHead(head) {
+  if (!head) return;
+  try {
+    await head.dispose();
+  } catch (error) {
+    console.warn("web SDK dispose failed", error);
+  }
+  ui.avatar.replaceChildren();
+}
+
+function fail(error) {
+  const text = error instanceof FriendlyError ? error.message : "Something unexpected went wrong. Please try again.";
+  if (!(error instanceof FriendlyError)) console.error(error);
+  showMessage(text);
+  ui.message.dataset.kind = error instanceof FriendlyError ? error.kind : "unexpected";
+  setState("failed"); // End stays enabled while a session is open
+}
+
+async function loadSettings() {
+  let config = {};
+  try {
+    const response = await fetch(new URL("config.json", document.baseURI), { cache: "no-store" });
+    if (response.ok) config = await response.json();
+  } catch {
+    // no config.json: the defaults
+  }
+  const query = new URLSearchParams(location.search);
+  ui.brokerUrl.value = query.get("broker") || config.brokerUrl || DEFAULTS.brokerUrl;
+  ui.apiHost.value = query.get("apiHost") || config.avaturnApiHost || DEFAULTS.avaturnApiHost;
+}
+
+// Leaving the page ends the session too, so that it does not wait for the cleanup.
+addEventListener("pagehide", () => {
+  if (!current) return;
+  endSession(current.brokerUrl, current.session, { keepalive: true }).catch(() => {});
+});
+
+ui.start.addEventListener("click", start);
+ui.end.addEventListener("click", end);
+document.getElementById("settings")?.addEventListener("submit", (event) => event.preventDefault());
+setState("idle");
+await loadSettings();
+document.body.dataset.ready = "true";
