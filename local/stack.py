@@ -183,29 +183,26 @@ class Stack:
             step("real keys given: the functions call the real Avaturn / OpenAI / Cartesia APIs")
         if build:
             step("sam build (layer for python3.13; about 15 s)")
-            self._run([str(SAM), "build"], log="sam-build.log")
+            self._run(
+                [str(SAM), "build", "--build-dir", str(self.build_dir), "--cache-dir", str(self.state / "build-cache")],
+                log="sam-build.log",
+            )
         env_file = self.state / "env.json"
         env_file.write_text(json.dumps({"Parameters": self.function_env(bridge)}, indent=2))
         step(f"sam local start-api on {self.api_url} (warm containers)")
         self._spawn(
             "sam-api",
-            [
-                str(SAM),
-                "local",
+            self._sam_local(
                 "start-api",
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(self.api_port),
-                "--container-host-interface",
-                "127.0.0.1",
-                "--env-vars",
-                str(env_file),
-                "--skip-pull-image",
                 "--warm-containers",
                 "EAGER",
                 *self._parameter_overrides(),
-            ],
+                env_file=env_file,
+            ),
             env=self.docker_env() | AWS_ENV,
         )
         self._wait_http(f"{self.api_url}/sessions/ready-check", "sam local start-api", timeout=120)
@@ -215,22 +212,16 @@ class Stack:
             step(f"sam local start-lambda on 127.0.0.1:{self.api_port + 1} (warm containers)")
             self._spawn(
                 "sam-lambda",
-                [
-                    str(SAM),
-                    "local",
+                self._sam_local(
                     "start-lambda",
                     "--host",
                     "127.0.0.1",
                     "--port",
                     str(self.api_port + 1),
-                    "--container-host-interface",
-                    "127.0.0.1",
-                    "--env-vars",
-                    str(env_file),
-                    "--skip-pull-image",
                     "--warm-containers",
                     "EAGER",
-                ],
+                    env_file=env_file,
+                ),
                 env=self.docker_env() | AWS_ENV,
             )
             self._wait_http(f"http://127.0.0.1:{self.api_port + 1}/", "sam local start-lambda", timeout=120)
@@ -277,6 +268,29 @@ class Stack:
             cwd=WEB,
         )
         self._wait_http(f"{self.web_url}/config.json", "the demo page server")
+
+    @property
+    def build_dir(self) -> Path:
+        """Each stack builds into its own directory, so two stacks never rebuild under each other."""
+        return self.state / "build"
+
+    def _sam_local(self, command: str, *args: str, env_file: Path) -> list[str]:
+        template = self.build_dir / "template.yaml"
+        if not template.exists():
+            raise StackError(f"no build for stack '{self.name}' yet: run it once without --no-build")
+        return [
+            str(SAM),
+            "local",
+            command,
+            *args,
+            "--template",
+            str(template),
+            "--env-vars",
+            str(env_file),
+            "--skip-pull-image",
+            "--container-host-interface",
+            "127.0.0.1",
+        ]
 
     def _simulator_args(self, bridge: str) -> list[str]:
         base, keys = self.port_base, self.sim_keys
@@ -333,17 +347,7 @@ class Stack:
         env = self.function_env(self.bridge_ip()) | dict(overrides or {})
         env_file.write_text(json.dumps({"Parameters": env}))
         out = subprocess.run(
-            [
-                str(SAM),
-                "local",
-                "invoke",
-                function,
-                "--event",
-                str(event),
-                "--env-vars",
-                str(env_file),
-                "--skip-pull-image",
-            ],
+            self._sam_local("invoke", function, "--event", str(event), env_file=env_file),
             cwd=ROOT,
             env=os.environ | self.docker_env() | AWS_ENV,
             capture_output=True,
