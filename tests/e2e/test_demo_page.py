@@ -3,7 +3,8 @@ local stack of its own (broker on sam local start-api, moto, simulators, vite pr
 
 The browser part is ``web/e2e/demo.test.mjs`` (``node --test``, playwright-core driving Debian's
 ``/usr/bin/chromium``); this module brings the stack up, gives that run a clean slate, and stops
-everything it started. Screenshots land in ``artifacts/e2e/``."""
+everything it started; the same run covers the page's broker client (``web/test/``, no browser).
+Screenshots land in ``artifacts/e2e/``."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def test_demo_page_in_chromium(stack: Stack) -> None:
         "CHROMIUM": str(CHROMIUM),
     }
     result = subprocess.run(
-        ["node", "--test", "--test-reporter=spec", "e2e/"],
+        ["node", "--test", "--test-reporter=spec", "test/", "e2e/"],
         cwd=WEB,
         env=env,
         capture_output=True,

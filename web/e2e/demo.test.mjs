@@ -16,10 +16,12 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, afterEach, before, beforeEach, test } from "node:test";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 const DEMO_URL = required("DEMO_URL").replace(/\/$/, "");
 const BROKER_URL = required("BROKER_URL").replace(/\/$/, "");
 const CONTROL_URL = required("CONTROL_URL").replace(/\/$/, "");
@@ -83,6 +85,18 @@ async function openDemo(query = "", viewport = DESKTOP) {
   await page.goto(`${DEMO_URL}/${query}`);
   await page.locator("body[data-ready=true]").waitFor();
   return page;
+}
+
+/** axe-core's WCAG 2.1 A/AA rules on the page as it is now: no violations. */
+async function assertAccessible(page, when) {
+  await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+    });
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  assert.deepEqual(violations, [], `accessibility violations ${when}`);
 }
 
 const state = (page) => page.locator("#state");
@@ -166,6 +180,7 @@ test("Start gets a session from the broker, the web SDK fetches it from Avaturn,
   await assert.doesNotReject(state(page).getByText("No session").waitFor());
   assert.equal(await endButton(page).isDisabled(), true, "End is disabled without a session");
   await shot(page, "01-idle-desktop");
+  await assertAccessible(page, "when idle");
 
   const response = await startSession(page);
   assert.equal(response.status(), 201);
@@ -193,8 +208,10 @@ test("Start gets a session from the broker, the web SDK fetches it from Avaturn,
   await page.locator("#note").getByText("video room").waitFor({ timeout: 15_000 });
   assert.equal(await page.locator("#message").isHidden(), true, "no error message while connecting");
   await shot(page, "02-connecting-desktop");
+  await assertAccessible(page, "while connecting");
   await page.setViewportSize(PHONE);
   await shot(page, "03-connecting-phone");
+  await assertAccessible(page, "while connecting, on a phone");
   const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(scrollWidth <= PHONE.width, `no horizontal scrolling on a phone (${scrollWidth}px)`);
   await page.setViewportSize(DESKTOP);
@@ -239,6 +256,7 @@ test("a second session beyond the per-owner cap shows the cap message", async ()
   await state(second).and(second.locator("[data-state=failed]")).waitFor();
   assert.equal(await startButton(second).isEnabled(), true, "Start can be tried again");
   await shot(second, "05-cap-reached-desktop");
+  await assertAccessible(second, "with an error message");
   await second.setViewportSize(PHONE);
   await shot(second, "06-cap-reached-phone", { fullPage: true });
 

@@ -224,7 +224,9 @@ async function loadSettings() {
   ui.apiHost.value = query.get("apiHost") || config.avaturnApiHost || DEFAULTS.avaturnApiHost;
 }
 
-// Leaving the page ends the session too, so that it does not wait for the cleanup.
+// Leaving the page ends the session too, as far as the browser lets it: the DELETE needs a CORS
+// preflight, and Chromium may drop it once the page is gone. What is left ends by itself
+// (Avaturn's absent-user timeout, the session's max duration) or through the broker's cleanup.
 addEventListener("pagehide", () => {
   if (!current) return;
   endSession(current.brokerUrl, current.session, { keepalive: true }).catch(() => {});
