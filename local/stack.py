@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -241,6 +242,8 @@ class Stack:
         """Build the demo page into the stack's own directory and serve it on 127.0.0.1."""
         if not VITE.exists():
             raise StackError("the demo page's packages are missing; run `make setup` (npm ci in web/)")
+        if not self._alive("web") and _listening("127.0.0.1", self.web_port or 0):
+            raise StackError(f"port {self.web_port} is taken: choose another with --web-port")
         out = self.state / "web"
         step(f"demo page: vite build into {out.relative_to(ROOT)}")
         self._run(
@@ -440,6 +443,12 @@ class Stack:
         if code != 0:
             tail = (self.state / log).read_text(errors="replace")[-3000:]
             raise StackError(f"{' '.join(Path(a).name for a in argv[:2])} failed:\n{tail}")
+
+
+def _listening(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
 
 
 def _exists(pid: int) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -27,6 +28,14 @@ CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 # One session per owner, so that a second Start shows the cap message.
 OVERRIDES = {"MAX_ACTIVE_SESSIONS_PER_OWNER": "1"}
 NODE_TIMEOUT = 300
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
 
 
 def _engine_running() -> bool:
@@ -50,6 +59,9 @@ def stack() -> Iterator[Stack]:
     # Ports of its own: the dev stack uses 3000/4010-4019/5173, the integration tier 3100/4110-4119.
     stack = Stack(name="e2e", api_port=3200, port_base=4210, web_port=5273, overrides=OVERRIDES)
     stack.down()  # a stale stack of an interrupted run
+    taken = [port for port in (3200, 4210, 4211, 4212, 4213, 5273) if _listening(port)]
+    if taken:
+        pytest.fail(f"ports {taken} on 127.0.0.1 are taken by another process; the e2e stack needs them")
     for log in stack.state.glob("*.log"):
         log.unlink()
     try:
