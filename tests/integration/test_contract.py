@@ -81,8 +81,8 @@ def _utf8(body: Any) -> bool:
 def test_at_least_a_thousand_requests_per_operation() -> None:
     """Runs after the fuzzing above (same module, file order)."""
     operations = {"POST /sessions", "GET /sessions/{session_id}", "DELETE /sessions/{session_id}"}
-    assert set(sent) == operations
-    assert min(sent.values()) >= EXAMPLES, sent
+    # (schemathesis also sends methods the spec does not have, e.g. TRACE /sessions; counted too)
+    assert all(sent[operation] >= EXAMPLES for operation in operations), sent
 
 
 def test_the_spec_names_every_route_of_the_template() -> None:
