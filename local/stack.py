@@ -33,7 +33,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -449,6 +449,29 @@ def _listening(host: str, port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
         return True
     return False
+
+
+def engine_running() -> bool:
+    return (
+        subprocess.run(["bash", str(LOCAL / "engine.sh"), "status"], capture_output=True, check=False).returncode == 0
+    )
+
+
+@contextlib.contextmanager
+def running(stack: Stack) -> Iterator[Stack]:
+    """A stack for one test or benchmark run: fresh logs, up, and afterwards everything it started
+    stopped again, the Docker engine included when it was not running before."""
+    engine_was_running = engine_running()
+    stack.down()  # a stale stack of an interrupted run
+    for log in stack.state.glob("*.log"):
+        log.unlink()
+    try:
+        stack.up()
+        yield stack
+    finally:
+        stack.down()
+        if not engine_was_running:
+            subprocess.run(["bash", str(LOCAL / "engine.sh"), "stop"], check=False)
 
 
 def _exists(pid: int) -> bool:

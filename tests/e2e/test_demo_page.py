@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from local.stack import ROOT, TABLE, Stack
+from local.stack import ROOT, TABLE, Stack, running
 
 pytestmark = pytest.mark.e2e
 
@@ -38,11 +38,6 @@ def _listening(port: int) -> bool:
     return True
 
 
-def _engine_running() -> bool:
-    engine = ["bash", str(ROOT / "local" / "engine.sh"), "status"]
-    return subprocess.run(engine, capture_output=True, check=False).returncode == 0
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     missing = [
@@ -55,22 +50,14 @@ def stack() -> Iterator[Stack]:
     ]
     if missing or shutil.which("node") is None:
         pytest.fail(f"missing {', '.join(missing) or 'node'}: run `make setup`")
-    engine_was_running = _engine_running()
     # Ports of its own: the dev stack uses 3000/4010-4019/5173, the integration tier 3100/4110-4119.
     stack = Stack(name="e2e", api_port=3200, port_base=4210, web_port=5273, overrides=OVERRIDES)
     stack.down()  # a stale stack of an interrupted run
     taken = [port for port in (3200, 4210, 4211, 4212, 4213, 5273) if _listening(port)]
     if taken:
         pytest.fail(f"ports {taken} on 127.0.0.1 are taken by another process; the e2e stack needs them")
-    for log in stack.state.glob("*.log"):
-        log.unlink()
-    try:
-        stack.up()
+    with running(stack):
         yield stack
-    finally:
-        stack.down()
-        if not engine_was_running:
-            subprocess.run(["bash", str(ROOT / "local" / "engine.sh"), "stop"], check=False)
 
 
 def _clean_slate(stack: Stack) -> None:

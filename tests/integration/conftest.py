@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from local.stack import ROOT, TABLE, Stack
+from local.stack import ROOT, TABLE, Stack, running
 
 pytestmark = pytest.mark.integration
 
@@ -31,31 +30,13 @@ ISSUED: list[str] = []  # every engine secret and session token the simulators i
 CLEANUP_EVENT = ROOT / "events" / "cleanup_schedule.json"
 
 
-def _engine_running() -> bool:
-    return (
-        subprocess.run(
-            ["bash", str(ROOT / "local" / "engine.sh"), "status"], capture_output=True, check=False
-        ).returncode
-        == 0
-    )
-
-
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    engine_was_running = _engine_running()
     stack = Stack(
         name="it", api_port=3100, port_base=4110, overrides=OVERRIDES, sim_keys=CANARY_KEYS, lambda_endpoint=True
     )
-    stack.down()  # a stale stack of an interrupted run
-    for log in stack.state.glob("*.log"):
-        log.unlink()
-    try:
-        stack.up()
+    with running(stack):
         yield stack
-    finally:
-        stack.down()
-        if not engine_was_running:
-            subprocess.run(["bash", str(ROOT / "local" / "engine.sh"), "stop"], check=False)
 
 
 @dataclass

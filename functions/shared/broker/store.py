@@ -80,6 +80,18 @@ class SessionStore:
                 raise
             raise DependencyUnavailableError("the session registry is unavailable") from exc
 
+    def _transact(self, items: list[dict[str, Any]], must_hold: int) -> bool:
+        """Write all items or none. False when item ``must_hold``'s condition failed; any other
+        failure (including the row's own condition in ``reserve``) is the registry's problem."""
+        try:
+            self._call("transact_write_items", TransactItems=items)
+        except ClientError as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if len(reasons) > must_hold and reasons[must_hold] == "ConditionalCheckFailed":
+                return False
+            raise DependencyUnavailableError("the session registry is unavailable") from exc
+        return True
+
     # -- create ---------------------------------------------------------------------------
 
     def reserve(self, session: Session, cap: int, retry_after: int) -> None:
@@ -96,13 +108,8 @@ class SessionStore:
             "ConditionExpression": "attribute_not_exists(active) OR active < :cap",
             "ExpressionAttributeValues": {":one": {"N": "1"}, ":cap": {"N": str(cap)}},
         }
-        try:
-            self._call("transact_write_items", TransactItems=[{"Put": put}, {"Update": take}])
-        except ClientError as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                raise CapReachedError(f"at most {cap} active sessions per owner", retry_after) from None
-            raise DependencyUnavailableError("the session registry is unavailable") from exc
+        if not self._transact([{"Put": put}, {"Update": take}], must_hold=1):
+            raise CapReachedError(f"at most {cap} active sessions per owner", retry_after)
 
     def activate(self, session: Session) -> bool:
         """pending -> active, with what Avaturn returned; False if the row is no longer pending."""
@@ -220,14 +227,7 @@ class SessionStore:
             "UpdateExpression": "ADD active :minus_one",
             "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
         }
-        try:
-            self._call("transact_write_items", TransactItems=[{"Update": close}, {"Update": give_back}])
-        except ClientError as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return False
-            raise DependencyUnavailableError("the session registry is unavailable") from exc
-        return True
+        return self._transact([{"Update": close}, {"Update": give_back}], must_hold=0)
 
     @staticmethod
     def _row(session: Session) -> dict[str, Any]:
