@@ -133,6 +133,7 @@ def local(stack: Stack) -> Iterator[Local]:
         STORED_ITEMS.append(item)  # kept for the leak check at the end of the run
         db.delete_item(TableName=TABLE, Key={"pk": item["pk"]})
     with requests.Session() as http:
+        http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))  # the 50-way concurrency tests
         env = Local(stack, http)
         env.control("POST", "/reset")
         yield env

@@ -55,10 +55,11 @@ def problem_for(exc: Exception) -> tuple[int, str, str]:
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    """Keys sorted: a replayed create (stored by Powertools with sorted keys) is byte-identical."""
     return Response(
         status_code=status,
         content_type="application/json",
-        body=json.dumps(body),
+        body=json.dumps(body, sort_keys=True),
         headers={**_SECURITY_HEADERS, **(headers or {})},
     )
 
