@@ -8,6 +8,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+# The openai SDK (this function's largest dependency; the others never import it) loads at init,
+# not inside the first request: init is the phase that provisioned concurrency, SnapStart and
+# Lambda's pre-initialisation take off the request path.
+import broker.engines  # noqa: F401
 from broker import factory
 from broker.api import build_app, caller_of, deadline_of, idempotency_key_of, json_response, parse_create_request
 from broker.observability import logger, metrics, tracer

@@ -6,6 +6,7 @@ A key that is absent or empty is "not configured" (503). Values never reach a lo
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -24,6 +25,9 @@ class KeyStore:
         self._secret_id = secret_id
         self._max_age = max_age
         self._provider = SecretsProvider(boto3_client=client)
+        # One reader at a time: the cleanup's threads all start with an empty cache, and without
+        # this each of them would call GetSecretValue (the benchmark saw up to 10 in one sweep).
+        self._lock = threading.Lock()
 
     def key(self, name: KeyName) -> str:
         value = self._secret().get(f"{name}_api_key")
@@ -37,7 +41,8 @@ class KeyStore:
 
     def _secret(self) -> dict[str, Any]:
         try:
-            data = self._provider.get(self._secret_id, transform="json", max_age=self._max_age)
+            with self._lock:
+                data = self._provider.get(self._secret_id, transform="json", max_age=self._max_age)
         except TransformParameterError:
             raise ConfigurationError("the broker secret is not a JSON object") from None
         except GetParameterError as exc:
