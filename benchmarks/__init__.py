@@ -1,0 +1,1 @@
+"""Benchmark suite of the broker: `make bench` (python -m benchmarks.run)."""

@@ -1,0 +1,305 @@
+"""The issue's targets, judged from the measurements, and the markdown report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+CLEANUP_LIMIT_S = 10.0
+OWN_INIT_SHARE = 0.2  # "adds little": at most this share of the create function's init is its own code
+ROUTE_FUNCTION = {
+    "create": "CreateSessionFunction",
+    "get": "GetSessionFunction",
+    "terminate": "TerminateSessionFunction",
+    "cleanup": "CleanupSessionsFunction",
+}
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def targets(r: dict[str, Any]) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    warm, clean, cold, imports = r["warm"], r["cleanup"], r["cold"], r["imports"]
+    n = warm["invocations"]["create"]
+
+    conns = warm["connections_by_container"]
+    worst = max((c for per in conns.values() for c in per.values()), default=0)
+    listing = "; ".join(
+        f"{fn}: " + ", ".join(f"{up} {c}" for up, c in sorted(per.items())) for fn, per in conns.items()
+    )
+    out.append(
+        {
+            "target": "1 TCP connection per upstream host per warm container",
+            "measured": f"over {n} invocations per route: {listing}",
+            "verdict": _verdict(worst == 1),
+            "margin": f"max {worst} per container and host (target 1); without reuse it would be {n} per host",
+        }
+    )
+
+    secrets = dict(warm["get_secret_value"])
+    secrets["cleanup"] = clean["get_secret_value"]
+    needs_keys = {"create", "terminate", "cleanup"}
+    ok = all(secrets[k] <= 1 for k in secrets) and all(secrets[k] == 1 for k in needs_keys)
+    out.append(
+        {
+            "target": "1 GetSecretValue per container per cache period",
+            "measured": ", ".join(f"{k} {v}" for k, v in secrets.items())
+            + f" (routes: {n} invocations each; cleanup: {len(clean['runs'])} sweeps of {clean['sessions']} "
+            f"sessions, {r['config'].get('CLEANUP_CONCURRENCY', '?')} threads)",
+            "verdict": _verdict(ok),
+            "margin": "get never reads the keys; the others read the secret once",
+        }
+    )
+
+    wall = clean["wall_s"]
+    floor = clean["no_latency"]
+    cpu = _mean_cpu(clean["runs"])
+    per_session = 1000 * cpu["function"] / clean["sessions"]
+    shares = r.get("cleanup_cpu_share", {})
+    share_text = "; ".join(f"CPU of {label}: {v['wall_s']} s" for label, v in shares.items())
+    out.append(
+        {
+            "target": f"cleanup of {clean['sessions']} sessions at {clean['latency_ms']:.0f} ms per DELETE "
+            f"under {CLEANUP_LIMIT_S:.0f} s",
+            "measured": f"sam local: p50 {wall['p50']} s, max {wall['max']} s ({wall['n']} runs); "
+            f"same sweep with no added latency {floor['wall_s']} s; CPU per sweep: function "
+            f"{cpu['function']:.1f} s ({per_session:.1f} ms per session), moto {cpu['moto']:.1f} s, "
+            f"simulators {cpu['simulators']:.1f} s; Lambda {share_text}",
+            "verdict": _verdict(wall["max"] < CLEANUP_LIMIT_S),
+            "margin": f"{CLEANUP_LIMIT_S - wall['max']:+.1f} s at worst "
+            f"({wall['max'] / CLEANUP_LIMIT_S:.0%} of the limit)",
+        }
+    )
+
+    others = ("get", "terminate", "cleanup")
+    never = all(not imports[k]["openai_at_init"] and not imports[k]["openai_after_invoke"] for k in others)
+    out.append(
+        {
+            "target": "terminate, get and cleanup never import the openai SDK",
+            "measured": "; ".join(
+                f"{k}: loaded after import {_yes(imports[k]['openai_at_init'])}, "
+                f"after an invocation {_yes(imports[k]['openai_after_invoke'])}"
+                for k in others
+            ),
+            "verdict": _verdict(never),
+            "margin": f"create loads it at init: {_yes(imports['create']['openai_at_init'])}",
+        }
+    )
+
+    create_init = cold["create"]["init_ms"]["p50"]
+    other_inits = {k: cold[k]["init_ms"]["p50"] for k in others}
+    highest = max(other_inits.values())
+    out.append(
+        {
+            "target": "their init well below the create function's",
+            "measured": f"init p50: create {create_init:.0f} ms; "
+            + ", ".join(f"{k} {v:.0f} ms" for k, v in other_inits.items()),
+            "verdict": _verdict(highest < 0.8 * create_init),
+            "margin": f"highest of the three is {create_init - highest:+.0f} ms "
+            f"({highest / create_init:.0%} of create's)",
+        }
+    )
+
+    runtime = cold["baseline"]["init_ms"]["p50"]
+    app = imports["create"]["app_import_ms"]["p50"]
+    deps = imports["create"]["deps_import_ms"]["p50"]
+    own = app - deps
+    out.append(
+        {
+            "target": "create's init adds little beyond importing its dependencies",
+            "measured": f"init {create_init:.0f} ms (do-nothing handler: {runtime:.0f} ms); in fresh interpreters "
+            f"`import app` {app:.0f} ms, its third-party modules alone {deps:.0f} ms, so the broker's own "
+            f"{own:.0f} ms",
+            "verdict": _verdict(own <= OWN_INIT_SHARE * create_init),
+            "margin": f"own share {own / create_init:.0%} of init (limit {OWN_INIT_SHARE:.0%})",
+        }
+    )
+    return out
+
+
+def _mean_cpu(runs: list[dict[str, Any]]) -> dict[str, float]:
+    keys = runs[0]["cpu_s"].keys()
+    return {k: sum(run["cpu_s"][k] for run in runs) / len(runs) for k in keys}
+
+
+def _row(cells: list[Any]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows), ""]
+
+
+def _mb(value: int) -> str:
+    return f"{value / 1e6:.1f} MB" if value >= 100_000 else f"{value / 1e3:.1f} kB"
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    lines = [
+        "## Benchmark results",
+        "",
+        f"{r['started_at']}; {m['cpus']} vCPU {m['cpu_model']}, {m['ram_gib']} GiB RAM, kernel {m['kernel']}; "
+        f"load average {m['load_average_at_start'][0]} at start, {m['load_average_at_end'][0]} at end; "
+        f"whole run {r['total_s']:.0f} s. Times in ms unless stated; p99 of fewer than 100 samples is their maximum.",
+        "",
+        "### Targets",
+        "",
+        *_table(
+            ["target", "measured", "verdict", "margin"],
+            [[t["target"], t["measured"], t["verdict"], t["margin"]] for t in r["targets"]],
+        ),
+    ]
+
+    cold, imports = r["cold"], r["imports"]
+    rows = []
+    for key in ("create", "get", "terminate", "cleanup", "baseline"):
+        c = cold[key]
+        imp = imports.get(key)
+        rows.append(
+            [
+                key if key != "baseline" else "(do-nothing handler)",
+                f"{c['init_ms']['p50']:.0f} / {c['init_ms']['p99']:.0f}",
+                f"{c['first_invoke_ms']['p50']:.0f} / {c['first_invoke_ms']['p99']:.0f}",
+                f"{c['first_request_ms']['p50']:.0f} / {c['first_request_ms']['p99']:.0f}",
+                f"{c['second_request_ms']['p50']:.0f}",
+                f"{imp['app_import_ms']['p50']:.0f}" if imp else "-",
+                f"{imp['deps_import_ms']['p50']:.0f}" if imp else "-",
+                ("yes" if imp["openai_at_init"] else "no") + " / " + ("yes" if imp["openai_after_invoke"] else "no")
+                if imp
+                else "-",
+            ]
+        )
+    lines += [
+        f"### Cold start ({cold['create']['init_ms']['n']} fresh containers per function; p50 / p99)",
+        "",
+        *_table(
+            [
+                "function",
+                "init",
+                "first invocation",
+                "first request",
+                "second request",
+                "`import app`",
+                "third-party imports alone",
+                "openai loaded: init / after 1st call",
+            ],
+            rows,
+        ),
+    ]
+
+    w = r["warm"]
+    rows = []
+    for route in ("create", "get", "terminate"):
+        calls = w["aws_calls"][route]
+        n = w["invocations"][route]
+        per_call = ", ".join(f"{op.split('.')[-1]} {count / n:.2f}" for op, count in sorted(calls.items()))
+        rows.append(
+            [
+                {"create": "POST /sessions", "get": "GET /sessions/{id}", "terminate": "DELETE /sessions/{id}"}[route],
+                f"{w['client_ms'][route]['p50']:.1f} / {w['client_ms'][route]['p99']:.1f}",
+                f"{w['handler_ms'][route]['p50']:.1f} / {w['handler_ms'][route]['p99']:.1f}",
+                w["client_over_900ms"][route],
+                per_call,
+            ]
+        )
+    wc = r["warm_cleanup"]
+    rows.append(
+        [
+            "cleanup, nothing due (start-lambda)",
+            f"{wc['client_ms']['p50']:.1f} / {wc['client_ms']['p99']:.1f}",
+            f"{wc['handler_ms']['p50']:.1f} / {wc['handler_ms']['p99']:.1f}",
+            wc["client_over_900ms"],
+            "",
+        ]
+    )
+    lines += [
+        f"### Warm latency ({w['client_ms']['create']['n']} invocations per route, one warm container each; p50 / p99)",
+        "",
+        *_table(
+            [
+                "route",
+                "client (through sam local)",
+                "handler (emulator REPORT)",
+                "client > 0.9 s",
+                "AWS calls per request",
+            ],
+            rows,
+        ),
+        f"Requests over 0.9 s waited for a TCP SYN retransmission (1 s) on one of the loopback "
+        f"connections `sam local` opens per invocation ({m.get('tcp_time_wait_at_end', '?')} sockets in "
+        "TIME_WAIT at the end of the run); the handler column is the function's own time.",
+        "",
+    ]
+
+    c = r["cleanup"]
+
+    def cleanup_row(where: str, limit: str, latency: float, run: dict[str, Any]) -> list[Any]:
+        cpu = run["cpu_s"]
+        return [
+            where,
+            limit,
+            f"{latency:.0f} ms",
+            run["wall_s"],
+            run["summary"].get("examined"),
+            run["summary"].get("terminated"),
+            run["avaturn_deletes"],
+            f"{run['upstream_live_before']} -> {run['upstream_live_after']}",
+            f"{cpu['function']:.1f} / {cpu['moto']:.1f} / {cpu['simulators']:.1f}",
+        ]
+
+    rows = [cleanup_row(f"sam local, run {i + 1}", "none", c["latency_ms"], run) for i, run in enumerate(c["runs"])]
+    rows.append(cleanup_row("sam local", "none", 0, c["no_latency"]))
+    for label, run in r.get("cleanup_cpu_share", {}).items():
+        limit = f"{run['cpus']} vCPU = Lambda {label} (function used {run['function_cpu_of_limit']:.0%} of it)"
+        rows.append(cleanup_row("emulator container", limit, c["latency_ms"], run))
+    lines += [
+        f"### Cleanup ({c['sessions']} expired sessions; CLEANUP_CONCURRENCY={r['config'].get('CLEANUP_CONCURRENCY')})",
+        "",
+        *_table(
+            [
+                "where",
+                "CPU limit",
+                "added per DELETE",
+                "wall s",
+                "examined",
+                "terminated",
+                "Avaturn DELETEs",
+                "live upstream",
+                "CPU s: function / moto / simulators",
+            ],
+            rows,
+        ),
+        f"GetSecretValue over the sam local runs: {c['get_secret_value']}; Avaturn connections per container: "
+        f"{c['avaturn_connections_by_container']}.",
+        "",
+    ]
+
+    cpu = _mean_cpu(c["runs"])
+    shares = r.get("cleanup_cpu_share", {})
+    saturation = ", ".join(f"{run['function_cpu_of_limit']:.0%} of {label}'s share" for label, run in shares.items())
+    lines += [
+        "Why the sweep takes this long here: with no added latency it takes as long "
+        f"({c['no_latency']['wall_s']} s), so Avaturn's latency is fully overlapped and the "
+        f"{r['config'].get('CLEANUP_CONCURRENCY')} threads are not the limit; CPU is. Per sweep moto used "
+        f"{cpu['moto']:.1f} CPU-s (single-threaded: the floor), the function {cpu['function']:.1f} CPU-s "
+        f"({1000 * cpu['function'] / c['sessions']:.1f} ms per session), the simulators {cpu['simulators']:.1f}, "
+        f"on {m['cpus']} vCPUs. Under a Lambda CPU share the function used {saturation}.",
+        "",
+    ]
+
+    a = r["artifacts"]
+    lines += [
+        "### Artifact size (`sam build`)",
+        "",
+        *_table(
+            ["artifact", "files", "unpacked", "zipped"],
+            [[k, v["files"], _mb(v["bytes"]), _mb(v["zip_bytes"])] for k, v in a.items()],
+        ),
+    ]
+    return "\n".join(lines)
