@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -75,6 +76,7 @@ def rie_container(
     code: Path | None = None,
     cpus: float | None = None,
     memory_mb: int | None = None,
+    layer: Path | None = None,
 ) -> Iterator[tuple[str, int]]:
     """A fresh container of the Lambda image running the function under the emulator, as
     `sam local` runs it (its memory size as the limit); yields its name and the 127.0.0.1 port of
@@ -84,7 +86,7 @@ def rie_container(
     bench.docker(
         "run", "-d", "--name", name, "-m", f"{memory}m", *(["--cpus", str(cpus)] if cpus else []),
         "-p", "127.0.0.1::8080", "--env-file", str(env), "-e", "_HANDLER=app.lambda_handler",
-        "-v", f"{code or BUILD / function}:/var/task:ro", "-v", f"{BUILD / 'BrokerLayer'}:/opt:ro",
+        "-v", f"{code or BUILD / function}:/var/task:ro", "-v", f"{layer or BUILD / 'BrokerLayer'}:/opt:ro",
         "--entrypoint", RIE, IMAGE, "--log-level", "info", "/var/runtime/bootstrap",
     )  # fmt: skip
     try:
@@ -94,12 +96,17 @@ def rie_container(
 
 
 def cold_runs(
-    bench: Bench, function: str, events: list[dict[str, Any]], env: Path, code: Path | None = None
+    bench: Bench,
+    function: str,
+    events: list[dict[str, Any]],
+    env: Path,
+    code: Path | None = None,
+    layer: Path | None = None,
 ) -> list[dict[str, Any]]:
     """One fresh container per event: first request (init + first invocation), then a second."""
     runs = []
     for event in events:
-        with rie_container(bench, function, env, code) as (name, port):
+        with rie_container(bench, function, env, code, layer=layer) as (name, port):
             first_s, first = invoke(port, event, retry_for=15)
             second_s, _ = invoke(port, event)
             logs = bench.docker("logs", name, stderr=True)
@@ -126,22 +133,25 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {key: stats([run[key] for run in runs]) for key in keys} | {"statuses": [r["status"] for r in runs]}
 
 
-def cold_starts(bench: Bench, runs: int) -> dict[str, Any]:
-    """Every function ``runs`` times, and a do-nothing handler (the runtime's own share)."""
+def cold_starts(bench: Bench, runs: int, layer: Path | None = None, baseline: bool = True) -> dict[str, Any]:
+    """Every function ``runs`` times (with the built layer, or ``layer``), and a do-nothing
+    handler (the runtime's own share)."""
     work = Path(tempfile.mkdtemp(prefix="cold-", dir=OUT))
     envs = {function: env_file(bench, function, work) for function in FUNCTIONS.values()}
     results: dict[str, Any] = {}
+    what = " (byte-compiled layer)" if layer else ""
 
-    log(f"cold start: do-nothing handler x{runs}")
-    baseline = work / "baseline"
-    baseline.mkdir()
-    (baseline / "app.py").write_text(BASELINE_APP)
-    results["baseline"] = summarize(
-        cold_runs(bench, "GetSessionFunction", [{}] * runs, envs["GetSessionFunction"], baseline)
-    )
+    if baseline:
+        log(f"cold start: do-nothing handler x{runs}")
+        code = work / "baseline"
+        code.mkdir()
+        (code / "app.py").write_text(BASELINE_APP)
+        function = "GetSessionFunction"
+        results["baseline"] = summarize(cold_runs(bench, function, [{}] * runs, envs[function], code))
 
-    log(f"cold start: create x{runs}")
-    created = cold_runs(bench, FUNCTIONS["create"], [create_event() for _ in range(runs)], envs[FUNCTIONS["create"]])
+    log(f"cold start{what}: create x{runs}")
+    events = [create_event() for _ in range(runs)]
+    created = cold_runs(bench, FUNCTIONS["create"], events, envs[FUNCTIONS["create"]], layer=layer)
     results["create"] = summarize(created)
     sessions = []
     source_ip = create_event()["requestContext"]["http"]["sourceIp"]
@@ -149,14 +159,29 @@ def cold_starts(bench: Bench, runs: int) -> dict[str, Any]:
         body = json.loads(run["response"]["body"])
         sessions.append((body["session_id"], body["token"]))
     for kind in ("get", "terminate"):
-        log(f"cold start: {kind} x{runs}")
+        log(f"cold start{what}: {kind} x{runs}")
         events = [session_event(kind, sid, token, source_ip) for sid, token in sessions]
-        results[kind] = summarize(cold_runs(bench, FUNCTIONS[kind], events, envs[FUNCTIONS[kind]]))
-    log(f"cold start: cleanup x{runs}")
-    results["cleanup"] = summarize(
-        cold_runs(bench, FUNCTIONS["cleanup"], [cleanup_event()] * runs, envs[FUNCTIONS["cleanup"]])
-    )
+        results[kind] = summarize(cold_runs(bench, FUNCTIONS[kind], events, envs[FUNCTIONS[kind]], layer=layer))
+    log(f"cold start{what}: cleanup x{runs}")
+    events = [cleanup_event()] * runs
+    function = FUNCTIONS["cleanup"]
+    results["cleanup"] = summarize(cold_runs(bench, function, events, envs[function], layer=layer))
     return results
+
+
+def compiled_layer(bench: Bench) -> Path:
+    """A copy of the built layer with every module byte-compiled by the image's python3.13
+    (``--invalidation-mode unchecked-hash``: valid whatever mtimes the zip gives the sources).
+    Lambda mounts layers read-only, so without .pyc files every cold start compiles them."""
+    target = OUT / "layer-pyc"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(BUILD / "BrokerLayer", target)
+    bench.docker(
+        "run", "--rm", "--network", "none", "-v", f"{target}:/opt", "--entrypoint", "/var/lang/bin/python3.13",
+        IMAGE, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", "/opt/python",
+        timeout=300,
+    )  # fmt: skip
+    return target
 
 
 def import_probe(bench: Bench, reps: int) -> dict[str, Any]:

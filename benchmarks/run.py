@@ -116,6 +116,10 @@ def main(argv: list[str]) -> int:
             bench, args.cleanup_sessions, args.cleanup_latency, CLEANUP_MEMORY_SIZES
         )
         results["cold"] = cold.cold_starts(bench, args.cold_runs)
+        log("what if the layer shipped byte-compiled modules")
+        compiled = cold.compiled_layer(bench)
+        results["artifacts"]["layer, byte-compiled"] = sizes.measure(compiled)
+        results["cold_compiled_layer"] = cold.cold_starts(bench, args.cold_runs, layer=compiled, baseline=False)
         results["imports"] = cold.import_probe(bench, args.import_reps)
     except (StackError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

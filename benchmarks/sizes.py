@@ -12,7 +12,7 @@ from typing import Any
 from benchmarks.common import BUILD, FUNCTIONS
 
 
-def _measure(root: Path) -> dict[str, Any]:
+def measure(root: Path) -> dict[str, Any]:
     files = [p for p in sorted(root.rglob("*")) if p.is_file()]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -27,4 +27,4 @@ def _measure(root: Path) -> dict[str, Any]:
 
 def artifact_sizes() -> dict[str, Any]:
     names = {"layer": "BrokerLayer"} | FUNCTIONS
-    return {label: _measure(BUILD / name) for label, name in names.items()}
+    return {label: measure(BUILD / name) for label, name in names.items()}
