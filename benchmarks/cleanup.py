@@ -21,8 +21,8 @@ from typing import Any
 import requests
 
 from benchmarks.cold import env_file, invoke, rie_container
-from benchmarks.common import OUT, ROOT, Bench, cleanup_event, log, ms, stats
-from local.stack import TABLE
+from benchmarks.common import OUT, Bench, cleanup_event, log, ms, stats
+from local.stack import ROOT, TABLE
 
 EVENT = ROOT / "events" / "cleanup_schedule.json"
 PER_OWNER = 100

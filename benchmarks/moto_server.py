@@ -65,7 +65,7 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
                 if before is None:
                     table.delete_item(hash_key, range_key)
                 elif range_key is None:
-                    table.items[hash_key] = before
+                    table.items[hash_key] = before  # type: ignore[assignment]
                 else:
                     table.items[hash_key][range_key] = before
             raise
@@ -81,7 +81,7 @@ def _serialized(method: Any) -> Any:
 
 
 def install() -> None:
-    dynamodb_models.copy = _CopyWithoutTables()  # type: ignore[assignment]
+    dynamodb_models.copy = _CopyWithoutTables()  # type: ignore[attr-defined,assignment]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     for name in ("put_item", "update_item", "delete_item"):
         setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))

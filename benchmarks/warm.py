@@ -8,7 +8,8 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from benchmarks.common import ROOT, Bench, log, ms, stats
+from benchmarks.common import Bench, log, ms, stats
+from local.stack import ROOT
 
 ROUTES = ("create", "get", "terminate")
 GET_SECRET = "secretsmanager.GetSecretValue"
