@@ -21,7 +21,7 @@ from typing import Any
 import requests
 
 from benchmarks.cold import env_file, invoke, rie_container
-from benchmarks.common import OUT, Bench, cleanup_event, log, ms, stats
+from benchmarks.common import WORK, Bench, cleanup_event, log, ms, stats
 from local.stack import ROOT, TABLE
 
 EVENT = ROOT / "events" / "cleanup_schedule.json"
@@ -190,7 +190,7 @@ def cleanup_runs(bench: Bench, sessions: int, runs: int, latency: float) -> dict
 def cpu_share_runs(bench: Bench, sessions: int, latency: float, memory_sizes: list[int]) -> dict[str, Any]:
     """The same sweep in a fresh emulator container given a Lambda memory size and its CPU share
     (Lambda gives 1 vCPU at 1,769 MB, proportionally less below); `sam local` sets no CPU limit."""
-    work = Path(tempfile.mkdtemp(prefix="cleanup-", dir=OUT))
+    work = Path(tempfile.mkdtemp(prefix="cleanup-", dir=WORK))
     env = env_file(bench, "CleanupSessionsFunction", work)
     out: dict[str, Any] = {}
     for memory in memory_sizes:

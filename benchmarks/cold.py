@@ -30,6 +30,7 @@ from benchmarks.common import (
     IMAGE,
     OUT,
     RIE,
+    WORK,
     Bench,
     cleanup_event,
     create_event,
@@ -136,7 +137,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def cold_starts(bench: Bench, runs: int, layer: Path | None = None, baseline: bool = True) -> dict[str, Any]:
     """Every function ``runs`` times (with the built layer, or ``layer``), and a do-nothing
     handler (the runtime's own share)."""
-    work = Path(tempfile.mkdtemp(prefix="cold-", dir=OUT))
+    work = Path(tempfile.mkdtemp(prefix="cold-", dir=WORK))
     envs = {function: env_file(bench, function, work) for function in FUNCTIONS.values()}
     results: dict[str, Any] = {}
     what = " (byte-compiled layer)" if layer else ""
@@ -187,7 +188,7 @@ def compiled_layer(bench: Bench) -> Path:
 def import_probe(bench: Bench, reps: int) -> dict[str, Any]:
     """Import timings per function in fresh interpreters, and whether openai is ever loaded
     (after ``import app`` and after one real invocation)."""
-    work = Path(tempfile.mkdtemp(prefix="probe-", dir=OUT))
+    work = Path(tempfile.mkdtemp(prefix="probe-", dir=WORK))
     (work / "probe.py").write_text((Path(__file__).parent / "probe.py").read_text())
     sid, token, source_ip = bench.new_session()
     events = {

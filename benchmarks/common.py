@@ -22,6 +22,7 @@ import requests
 from local.stack import PYTHON, ROOT, TABLE, Stack
 
 OUT = ROOT / "artifacts" / "bench"
+WORK = OUT / "work"  # scratch files of one run (env files, probe events); emptied at its start
 STACK = "bench"
 BUILD = Stack(name=STACK).build_dir  # the stack's own `sam build` output
 IMAGE = "public.ecr.aws/lambda/python:3.13-x86_64"

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cleanup, cold, report, sizes, warm
-from benchmarks.common import OUT, STACK, Bench, BenchStack, log
+from benchmarks.common import OUT, STACK, WORK, Bench, BenchStack, log
 from local.stack import ROOT, StackError
 
 ENGINE = ["bash", str(ROOT / "local" / "engine.sh")]
@@ -73,7 +74,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     started = time.monotonic()
-    OUT.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
     recording = OUT / "moto-recording.jsonl"
     recording.unlink(missing_ok=True)
     os.environ["MOTO_RECORDER_FILEPATH"] = str(recording)  # inherited by the moto server we start
