@@ -322,6 +322,32 @@ class Stack:
                     os.kill(pid, signal.SIGKILL)
             self._pidfile(name).unlink(missing_ok=True)
             step(f"stopped {name} (pid {pid})")
+        self._remove_containers()
+
+    def _remove_containers(self) -> None:
+        """sam local leaves its warm containers behind when stopped: remove this stack's (the
+        ones that mount its build directory), running or exited."""
+        if not engine_running():
+            return
+        env = os.environ | self.docker_env()
+        ids = subprocess.run(["docker", "ps", "-aq"], env=env, capture_output=True, text=True, check=False).stdout
+        if not ids.split():
+            return
+        mounts = subprocess.run(
+            ["docker", "inspect", "--format", "{{.Id}}{{range .Mounts}} {{.Source}}{{end}}", *ids.split()],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        ours = [
+            line.split()[0]
+            for line in mounts.splitlines()
+            if any(src.startswith(str(self.build_dir)) for src in line.split()[1:])
+        ]
+        if ours:
+            subprocess.run(["docker", "rm", "-f", *ours], env=env, capture_output=True, check=False)
+            step(f"removed {len(ours)} container(s) of stack '{self.name}'")
 
     def status(self) -> dict[str, bool]:
         return {name: self._alive(name) for name in ("moto", "simulators", "sam-api", "sam-lambda", "web")}
