@@ -80,6 +80,25 @@ class SessionStore:
                 raise
             raise DependencyUnavailableError("the session registry is unavailable") from exc
 
+    def _update_if(self, session_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
+        """One conditional update of a session row (``#s`` is ``status``); False if the condition
+        did not hold."""
+        try:
+            self._call(
+                "update_item",
+                TableName=self._table,
+                Key=_session_key(session_id),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=_item(values),
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
     def _transact(self, items: list[dict[str, Any]], must_hold: int) -> bool:
         """Write all items or none. False when item ``must_hold``'s condition failed; any other
         failure (including the row's own condition in ``reserve``) is the registry's problem."""
@@ -113,30 +132,18 @@ class SessionStore:
 
     def activate(self, session: Session) -> bool:
         """pending -> active, with what Avaturn returned; False if the row is no longer pending."""
-        try:
-            self._call(
-                "update_item",
-                TableName=self._table,
-                Key=_session_key(session.session_id),
-                UpdateExpression="SET #s = :active, avaturn_session_id = :aid, token_sha256 = :th, "
-                "expires_at = :exp, due_at = :exp",
-                ConditionExpression="#s = :pending",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_item(
-                    {
-                        ":active": Status.ACTIVE.value,
-                        ":pending": Status.PENDING.value,
-                        ":aid": session.avaturn_session_id,
-                        ":th": session.token_sha256,
-                        ":exp": session.expires_at,
-                    }
-                ),
-            )
-        except ClientError as exc:
-            if _condition_failed(exc):
-                return False
-            raise
-        return True
+        return self._update_if(
+            session.session_id,
+            "SET #s = :active, avaturn_session_id = :aid, token_sha256 = :th, expires_at = :exp, due_at = :exp",
+            "#s = :pending",
+            {
+                ":active": Status.ACTIVE.value,
+                ":pending": Status.PENDING.value,
+                ":aid": session.avaturn_session_id,
+                ":th": session.token_sha256,
+                ":exp": session.expires_at,
+            },
+        )
 
     # -- read -----------------------------------------------------------------------------
 
@@ -171,29 +178,20 @@ class SessionStore:
         The condition on the status and ``due_at`` that were read makes this a lease: of two
         overlapping callers exactly one wins; the loser gets None.
         """
-        try:
-            self._call(
-                "update_item",
-                TableName=self._table,
-                Key=_session_key(session.session_id),
-                UpdateExpression="SET #s = :terminating, due_at = :due, "
-                "pending_end_reason = if_not_exists(pending_end_reason, :reason)",
-                ConditionExpression="#s = :seen AND due_at = :seen_due",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_item(
-                    {
-                        ":terminating": Status.TERMINATING.value,
-                        ":due": now + grace,
-                        ":reason": reason.value,
-                        ":seen": session.status.value,
-                        ":seen_due": session.due_at,
-                    }
-                ),
-            )
-        except ClientError as exc:
-            if _condition_failed(exc):
-                return None
-            raise
+        claimed = self._update_if(
+            session.session_id,
+            "SET #s = :terminating, due_at = :due, pending_end_reason = if_not_exists(pending_end_reason, :reason)",
+            "#s = :seen AND due_at = :seen_due",
+            {
+                ":terminating": Status.TERMINATING.value,
+                ":due": now + grace,
+                ":reason": reason.value,
+                ":seen": session.status.value,
+                ":seen_due": session.due_at,
+            },
+        )
+        if not claimed:
+            return None
         return replace(
             session,
             status=Status.TERMINATING,
