@@ -6,12 +6,6 @@ from typing import Any
 
 CLEANUP_LIMIT_S = 10.0
 OWN_INIT_SHARE = 0.2  # "adds little": at most this share of the create function's init is its own code
-ROUTE_FUNCTION = {
-    "create": "CreateSessionFunction",
-    "get": "GetSessionFunction",
-    "terminate": "TerminateSessionFunction",
-    "cleanup": "CleanupSessionsFunction",
-}
 
 
 def _yes(flag: bool) -> str:

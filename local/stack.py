@@ -57,7 +57,6 @@ REAL_KEY_VARS = {
     "openai_api_key": "OPENAI_API_KEY",
     "cartesia_api_key": "CARTESIA_API_KEY",
 }
-FUNCTIONS = ("CreateSessionFunction", "TerminateSessionFunction", "GetSessionFunction", "CleanupSessionsFunction")
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",

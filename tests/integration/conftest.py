@@ -7,7 +7,6 @@ import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,11 +155,3 @@ def problem(response: requests.Response, status: int) -> dict[str, Any]:
     assert {"type", "title", "status", "detail", "request_id"} <= set(body)
     assert "Traceback" not in response.text
     return body
-
-
-def logs_of(stack: Stack) -> str:
-    return stack.logs()
-
-
-def paths(*parts: str) -> Path:
-    return ROOT.joinpath(*parts)
