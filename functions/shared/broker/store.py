@@ -29,12 +29,24 @@ def _item(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _ser.serialize(v) for k, v in values.items() if v is not None}
 
 
-def _session_key(session_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"SESSION#{session_id}"}}
+SESSION_PREFIX = "SESSION#"
+OWNER_PREFIX = "OWNER#"
 
 
-def _owner_key(owner: str) -> dict[str, Any]:
-    return {"pk": {"S": f"OWNER#{owner}"}}
+def session_key(session_id: str) -> dict[str, Any]:
+    """The DynamoDB key of a session row: ``{"pk": {"S": "SESSION#<session_id>"}}``."""
+    return {"pk": {"S": f"{SESSION_PREFIX}{session_id}"}}
+
+
+def owner_key(owner: str) -> dict[str, Any]:
+    """The DynamoDB key of an owner's counter item: ``{"pk": {"S": "OWNER#<owner>"}}``."""
+    return {"pk": {"S": f"{OWNER_PREFIX}{owner}"}}
+
+
+def is_session_item(item: Mapping[str, Any]) -> bool:
+    """True for a raw DynamoDB item that is a session row (not an owner counter or an
+    idempotency record)."""
+    return str(item.get("pk", {}).get("S", "")).startswith(SESSION_PREFIX)
 
 
 def _to_session(raw: Mapping[str, Any]) -> Session:
@@ -87,7 +99,7 @@ class SessionStore:
             self._call(
                 "update_item",
                 TableName=self._table,
-                Key=_session_key(session_id),
+                Key=session_key(session_id),
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
@@ -117,12 +129,12 @@ class SessionStore:
         """Record a pending session and take one of the owner's ``cap`` slots, atomically."""
         put = {
             "TableName": self._table,
-            "Item": {**_session_key(session.session_id), **_item(self._row(session))},
+            "Item": {**session_key(session.session_id), **_item(self._row(session))},
             "ConditionExpression": "attribute_not_exists(pk)",
         }
         take = {
             "TableName": self._table,
-            "Key": _owner_key(session.owner),
+            "Key": owner_key(session.owner),
             "UpdateExpression": "ADD active :one",
             "ConditionExpression": "attribute_not_exists(active) OR active < :cap",
             "ExpressionAttributeValues": {":one": {"N": "1"}, ":cap": {"N": str(cap)}},
@@ -148,7 +160,7 @@ class SessionStore:
     # -- read -----------------------------------------------------------------------------
 
     def get(self, session_id: str) -> Session | None:
-        out = self._call("get_item", TableName=self._table, Key=_session_key(session_id), ConsistentRead=True)
+        out = self._call("get_item", TableName=self._table, Key=session_key(session_id), ConsistentRead=True)
         item = out.get("Item")
         return _to_session(item) if item else None
 
@@ -204,7 +216,7 @@ class SessionStore:
         in the state we read (someone else finished it)."""
         close = {
             "TableName": self._table,
-            "Key": _session_key(session.session_id),
+            "Key": session_key(session.session_id),
             "UpdateExpression": "SET #s = :final, end_reason = :reason, terminated_at = :now, "
             "expiration = :ttl REMOVE due_at, pending_end_reason",
             "ConditionExpression": "#s = :seen",
@@ -221,7 +233,7 @@ class SessionStore:
         }
         give_back = {
             "TableName": self._table,
-            "Key": _owner_key(session.owner),
+            "Key": owner_key(session.owner),
             "UpdateExpression": "ADD active :minus_one",
             "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
         }
