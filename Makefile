@@ -14,7 +14,7 @@ SRC := functions/shared/broker functions/*/app.py local/stack.py local/aws_resou
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt functions/shared/requirements.txt
+$(VENV)/.installed: requirements-dev.txt requirements.txt
 	@echo "==> Python dev tools into $(VENV) (about 1 min on a fresh machine)"
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
