@@ -14,31 +14,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+if __name__ == "__main__":  # run as `python local/aws_resources.py`: import `local.*` from the repository
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+from local.template import TEMPLATE, load_template
+from local.template import CfnLoader as _CfnLoader  # noqa: F401 - the name tests/unit/test_settings.py imports
+
 TABLE_PROPERTIES = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation YAML, keeping intrinsic functions (!Ref, !Sub...) as plain values."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return {suffix: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {suffix: loader.construct_sequence(node, deep=True)}
-    return {suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
 def table_definition(template: Path = TEMPLATE) -> dict[str, Any]:
     """The SessionsTable's CreateTable arguments and TTL attribute, as the template declares them."""
-    doc = yaml.load(template.read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
-    props = doc["Resources"]["SessionsTable"]["Properties"]
+    props = load_template(template)["Resources"]["SessionsTable"]["Properties"]
     create = {k: props[k] for k in TABLE_PROPERTIES if k in props}
     ttl = props.get("TimeToLiveSpecification", {})
     return {"create": create, "ttl_attribute": ttl.get("AttributeName") if ttl.get("Enabled") else None}

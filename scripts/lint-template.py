@@ -44,14 +44,18 @@ if (
     os.environ["LINT_TEMPLATE_REEXEC"] = "1"
     os.execv(str(SAM_VENV_PYTHON), [str(SAM_VENV_PYTHON), __file__, *sys.argv[1:]])  # noqa: S606 - fixed path
 
+sys.path.insert(0, str(REPO))  # for local.template, the project's one template loader
+# cfn-lint and samtranslator ship no type information (and only the SAM CLI's venv has samtranslator)
 try:
     import boto3
     import yaml
-    from cfnlint.api import ManualArgs, lint
-    from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
-    from samtranslator.parser.parser import Parser
-    from samtranslator.public.exceptions import InvalidDocumentException
-    from samtranslator.translator.translator import Translator
+    from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
+    from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics  # type: ignore[import-not-found]
+    from samtranslator.parser.parser import Parser  # type: ignore[import-not-found]
+    from samtranslator.public.exceptions import InvalidDocumentException  # type: ignore[import-not-found]
+    from samtranslator.translator.translator import Translator  # type: ignore[import-not-found]
+
+    from local.template import load_template
 except ImportError as exc:  # pragma: no cover
     sys.exit(f"lint-template: {exc}; needs samtranslator, cfn-lint, boto3 and PyYAML (pip install aws-sam-cli)")
 
@@ -72,37 +76,6 @@ VARIANTS: dict[str, dict[str, str]] = {
 
 DUMMY_S3_URI = "s3://bucket/value"
 _DEFINITION_URI_TYPES = ("AWS::Serverless::Api", "AWS::Serverless::HttpApi", "AWS::Serverless::StateMachine")
-
-
-# --- loading ---------------------------------------------------------------------------------------
-class _CfnLoader(yaml.SafeLoader):
-    """YAML loader that keeps CloudFormation short-form tags as their long-form dicts."""
-
-
-def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if name == "Fn::GetAtt" and isinstance(value, str):
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    elif isinstance(node, yaml.MappingNode):
-        value = loader.construct_mapping(node, deep=True)
-    else:  # pragma: no cover - YAML has no other node kinds
-        raise yaml.constructor.ConstructorError(None, None, f"unexpected node for !{suffix}", node.start_mark)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
-def load_template(path: Path) -> dict[str, Any]:
-    text = path.read_text(encoding="utf-8")
-    document = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_CfnLoader)  # noqa: S506
-    if not isinstance(document, dict):
-        raise yaml.YAMLError("the template is not a mapping")
-    return document
 
 
 # --- transform -------------------------------------------------------------------------------------
