@@ -17,8 +17,9 @@ from typing import Any
 if __name__ == "__main__":  # run as `python local/aws_resources.py`: import `local.*` from the repository
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from local.template import TEMPLATE, load_template
+from local.paths import TEMPLATE
 from local.template import CfnLoader as _CfnLoader  # noqa: F401 - the name tests/unit/test_settings.py imports
+from local.template import load_template
 
 TABLE_PROPERTIES = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
 
