@@ -54,9 +54,11 @@ status: ## what is running
 build: setup ## sam build (the same artifacts `sam deploy` ships)
 	@AWS_DEFAULT_REGION=us-east-1 $(SAM) build
 
-lint: setup ## ruff, mypy, sam validate --lint, cfn-lint of the transformed template
+lint: setup ## ruff, mypy, interrogate, import-linter, sam validate --lint, cfn-lint of the transformed template
 	@echo "==> ruff"; $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 	@echo "==> mypy"; $(VENV)/bin/mypy $(SRC)
+	@echo "==> interrogate (every public name in broker/ has a docstring)"; $(VENV)/bin/interrogate functions/shared/broker
+	@echo "==> import-linter (layering contracts in pyproject.toml)"; PYTHONPATH=functions/shared $(VENV)/bin/lint-imports --no-cache
 	@echo "==> sam validate --lint"; $(SAM) validate --lint
 	@echo "==> cfn-lint of the SAM-transformed template"; .venv-sam/bin/python scripts/lint-template.py
 

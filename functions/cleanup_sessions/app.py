@@ -7,17 +7,19 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from broker import factory
-from broker.cleanup import Sweeper
-from broker.http import Deadline
-from broker.observability import logger, metrics, tracer
+from broker.observability import instrumented
+from broker.timing import Deadline
+from broker.usecases.sweep import Sweeper
 
 SAFETY_SECONDS = 5.0  # stop taking new work this long before the function's own timeout
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext, sweeper: Sweeper | None = None) -> dict[str, int]:
+def sweep(sweeper: Sweeper, context: LambdaContext) -> dict[str, int]:
+    """One sweep within the invocation's time, less ``SAFETY_SECONDS``: ``{examined, terminated, failed}``."""
     deadline = Deadline.within(context.get_remaining_time_in_millis() / 1000 - SAFETY_SECONDS)
-    summary = (sweeper or factory.sweeper()).sweep(deadline)
-    return summary.model_dump()
+    return sweeper.sweep(deadline).model_dump()
+
+
+@instrumented()
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    return sweep(factory.sweeper(), context)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -14,15 +15,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 import broker.engines  # noqa: F401
 from broker import factory
 from broker.api import build_app, caller_of, deadline_of, idempotency_key_of, json_response, parse_create_request
-from broker.observability import logger, metrics, tracer
-from broker.service import SessionCreator
+from broker.observability import instrumented
+from broker.usecases.create import SessionCreator
 
 app = build_app()
 
 
 @app.post("/sessions")
-def create_session() -> Response[str]:
-    creator: SessionCreator = app.context.get("creator") or factory.creator()
+def create_session(creator: Annotated[SessionCreator, Depends(factory.creator)]) -> Response[str]:
     event = app.current_event
     created = creator.create(
         caller_of(event, jwt_mode=creator.settings.jwt_mode),
@@ -30,14 +30,9 @@ def create_session() -> Response[str]:
         deadline_of(app.lambda_context),
         idempotency_key_of(event),
     )
-    return json_response(201, created)
+    return json_response(201, created.model_dump())
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def lambda_handler(
-    event: dict[str, Any], context: LambdaContext, creator: SessionCreator | None = None
-) -> dict[str, Any]:
-    app.append_context(creator=creator)
+@instrumented(correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -40,7 +40,7 @@ class FakeUpstreams:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def transport(self) -> httpx2.MockTransport:
-        return httpx2.MockTransport(self.handle)
+        return httpx2.MockTransport(lambda request: self.handle(request))  # late-bound: tests may wrap handle
 
     def seen(self, endpoint: str) -> list[Seen]:
         return [r for r in self.requests if _endpoint(r.method, r.url) == endpoint]

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from broker.errors import DependencyUnavailableError
-from tests.unit.conftest import Api, body_of
 from tests.unit.fakes import FakeUpstreams
+from tests.unit.support import Api, body_of
 
 
 class TestCap:
@@ -74,7 +74,6 @@ class TestIdempotency:
             return inner(request)
 
         upstreams.handle = slow  # type: ignore[method-assign]
-        broker.__post_init__()
         first = api.create(None, headers={"idempotency-key": "k-3"})
         assert first["statusCode"] == 201
         assert results[0]["statusCode"] == 409

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from tests.unit.conftest import Api, body_of
+from tests.unit.support import Api, body_of
 
 
 def create_many(api: Api, n: int) -> list[dict]:

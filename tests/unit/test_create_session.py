@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.unit.conftest import Api, body_of
 from tests.unit.fakes import KEYS, FakeUpstreams
+from tests.unit.support import Api, body_of
 
 
 def problem(response: dict, status: int) -> dict:
@@ -132,24 +132,24 @@ class TestBadInput:
         assert body["errors"][0]["loc"] == "instructions"
         assert "SECRET-PROMPT" not in json.dumps(body)
 
-    def test_base64_encoded_body_is_decoded(self, api: Api, handlers) -> None:
-        from tests.unit.conftest import FakeContext, http_event
+    def test_base64_encoded_body_is_decoded(self, api: Api) -> None:
+        from tests.unit.support import http_event
 
         event = http_event(
             "create_session", body="eyJlbmdpbmUiOiAiZXh0ZXJuYWwifQ==", headers={"content-type": "application/json"}
         )
         event["isBase64Encoded"] = True
-        response = handlers["create_session"].lambda_handler(event, FakeContext(), creator=api.broker.creator)
+        response = api.call("create_session", event)
         assert response["statusCode"] == 201
         assert body_of(response)["engine"] == "external"
 
-    def test_non_utf8_body_is_400(self, api: Api, handlers) -> None:
-        from tests.unit.conftest import FakeContext, http_event
+    def test_non_utf8_body_is_400(self, api: Api) -> None:
+        from tests.unit.support import http_event
 
         # API Gateway hands a body that is not text to the function base64-encoded
         event = http_event("create_session", body="7il9jQ==", headers={"content-type": "application/json"})
         event["isBase64Encoded"] = True
-        response = handlers["create_session"].lambda_handler(event, FakeContext(), creator=api.broker.creator)
+        response = api.call("create_session", event)
         problem(response, 400)
 
     def test_engine_outside_the_allow_list_is_422(self, make_broker, handlers) -> None:

@@ -6,8 +6,8 @@ import base64
 import json
 import logging
 
-from tests.unit.conftest import Api, body_of
 from tests.unit.fakes import KEYS
+from tests.unit.support import Api, body_of
 
 
 def test_no_key_secret_or_token_in_any_log_line(api: Api, capsys, caplog) -> None:

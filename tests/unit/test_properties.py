@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from broker import errors
 from broker.api import MAX_BODY_BYTES, PROBLEM_TYPE_BASE, build_app, parse_create_request, problem_for
 from broker.models import CreateSessionRequest
-from tests.unit.conftest import FakeContext, http_event
+from tests.unit.support import FakeContext, http_event
 
 ENGINES = ["openai-realtime", "cartesia", "external"]
 AVATAR = st.text(alphabet=string.ascii_letters + string.digits + "._:-", min_size=1, max_size=128)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from broker import factory
 from broker.config import Settings
 from broker.errors import ConfigurationError
 from local.aws_resources import _CfnLoader
+from tests.unit.support import FakeContext, http_event
 
 TEMPLATE_ENV_DEFAULTS = {
     "SESSIONS_TABLE_NAME": "table",
@@ -71,10 +74,57 @@ def test_lists_and_numbers_come_as_strings(monkeypatch: pytest.MonkeyPatch) -> N
         {"DEFAULT_ENGINE": "cartesia"},  # not allowed
     ],
 )
-def test_a_bad_configuration_is_a_503_not_a_crash(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+def test_a_bad_configuration_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    factory.settings.cache_clear()
     with pytest.raises(ConfigurationError):
-        factory.settings()
-    factory.settings.cache_clear()
+        factory.load_settings()
+
+
+def test_the_log_names_the_variable_that_is_wrong(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    # Given a session length below Avaturn's minimum
+    monkeypatch.setenv("SESSION_MAX_DURATION", "30")
+    # When the settings load
+    with pytest.raises(ConfigurationError):
+        factory.load_settings()
+    # Then the log line names the environment variable, not the value
+    record = next(r for r in caplog.records if r.getMessage() == "invalid configuration")
+    assert record.fields == ["SESSION_MAX_DURATION"]
+    assert "30" not in str(record.fields)
+
+
+@pytest.mark.parametrize(
+    ("function", "name", "kwargs"),
+    [
+        ("create_session", "create_session", {}),
+        ("get_session", "get_session", {"session_id": "6f9619ff-8b86-4d01-b42d-00cf4fc964ff"}),
+        ("terminate_session", "terminate_session", {"session_id": "6f9619ff-8b86-4d01-b42d-00cf4fc964ff"}),
+    ],
+)
+def test_a_bad_configuration_answers_503_problem_json_through_the_real_dependencies(
+    monkeypatch: pytest.MonkeyPatch, handlers, function: str, name: str, kwargs: dict[str, str]
+) -> None:
+    # Given an invalid setting and no dependency overrides (the production wiring)
+    monkeypatch.setenv("SESSION_MAX_DURATION", "30")
+    factory.components.cache_clear()
+    try:
+        # When a request arrives
+        response = handlers[function].lambda_handler(http_event(name, **kwargs), FakeContext())
+    finally:
+        factory.components.cache_clear()
+    # Then the dependency's ConfigurationError is a 503 problem, not the resolver's 500
+    assert response["statusCode"] == 503
+    assert response["headers"]["Content-Type"] == "application/problem+json"
+    assert json.loads(response["body"])["type"].endswith(":not-configured")
+
+
+def test_the_sweep_with_a_bad_configuration_raises_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, handlers
+) -> None:
+    monkeypatch.setenv("SESSION_MAX_DURATION", "30")
+    factory.components.cache_clear()
+    try:
+        with pytest.raises(ConfigurationError):
+            handlers["cleanup_sessions"].lambda_handler({}, FakeContext())
+    finally:
+        factory.components.cache_clear()

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.unit.conftest import Api, body_of
+from tests.unit.support import Api, body_of
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from broker import errors
-from broker.http import Deadline
 from broker.models import Caller, CreateSessionRequest
 from broker.observability import count_upstream_failure, logger
+from broker.timing import Deadline
 
 MAX_BODY_BYTES = 4096
 MAX_IDEMPOTENCY_KEY = 128
@@ -48,6 +48,8 @@ PROBLEM_TYPE_BASE = "tag:avaturn-session-broker,2026:problem:"
 
 
 def problem_for(exc: Exception) -> tuple[int, str, str]:
+    """``(status, problem type slug, title)`` for an exception, looked up along its MRO;
+    anything unexpected is a 500 ``internal-error``."""
     for cls in type(exc).__mro__:
         if cls in _PROBLEMS:
             return _PROBLEMS[cls]
@@ -55,7 +57,8 @@ def problem_for(exc: Exception) -> tuple[int, str, str]:
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
-    """Keys sorted: a replayed create (stored by Powertools with sorted keys) is byte-identical."""
+    """A JSON response with the security headers. Keys sorted: a replayed create (stored by
+    Powertools with sorted keys) is byte-identical to the first answer."""
     return Response(
         status_code=status,
         content_type="application/json",
@@ -65,11 +68,14 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 
 def no_content() -> Response[str]:
+    """204 No Content with the security headers."""
     return Response(status_code=204, content_type=None, body="", headers=dict(_SECURITY_HEADERS))
 
 
 def build_app() -> APIGatewayHttpResolver:
-    """A resolver whose every failure, expected or not, answers problem+json."""
+    """An API Gateway HTTP API (payload 2.0) resolver whose every failure, expected or not,
+    answers RFC 9457 problem+json: ``{type, title, status, detail, request_id}``. A dependency
+    that raises (``Depends``) is handled like the route raising the same error."""
     app = APIGatewayHttpResolver()
 
     def problem(exc: Exception) -> Response[str]:
@@ -113,7 +119,8 @@ def build_app() -> APIGatewayHttpResolver:
 
 
 def deadline_of(context: LambdaContext) -> Deadline:
-    """Time left for this invocation, less a second to answer, and never past API Gateway's."""
+    """Time left for this invocation, less a second to answer, and never past API Gateway's
+    30 s integration timeout (at least 0.5 s)."""
     left = context.get_remaining_time_in_millis() / 1000 - 1.0
     return Deadline.within(max(0.5, min(left, API_GATEWAY_BUDGET - 1.0)))
 
@@ -133,6 +140,8 @@ def caller_of(event: APIGatewayProxyEventV2, *, jwt_mode: bool) -> Caller:
 
 
 def idempotency_key_of(event: APIGatewayProxyEventV2) -> str | None:
+    """The ``Idempotency-Key`` header, if any. Raises ``InvalidRequestError`` unless it is 1 to
+    128 printable ASCII characters."""
     key = event.headers.get("idempotency-key")
     if key is None:
         return None
@@ -145,7 +154,9 @@ def idempotency_key_of(event: APIGatewayProxyEventV2) -> str | None:
 
 
 def parse_create_request(event: APIGatewayProxyEventV2) -> CreateSessionRequest:
-    """The optional JSON body of POST /sessions: size, media type, syntax, then schema."""
+    """The optional JSON body of POST /sessions, checked for size (``BodyTooLargeError``), media
+    type (``UnsupportedMediaTypeError``), syntax (``MalformedBodyError``), then schema
+    (``InvalidRequestError``)."""
     raw = _body_bytes(event)
     if len(raw) > MAX_BODY_BYTES:
         raise errors.BodyTooLargeError(f"the body must be at most {MAX_BODY_BYTES} bytes")

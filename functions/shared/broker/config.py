@@ -1,6 +1,6 @@
 """Runtime configuration, read from the environment the SAM template declares.
 
-Settings are validated once per container (``broker.factory.settings`` caches them); nothing here
+Settings are validated once per container (``broker.factory.components`` keeps them); nothing here
 reads the environment at import time.
 """
 

@@ -11,18 +11,26 @@ from typing import Any
 from broker.clients.cartesia import CartesiaClient
 from broker.clients.openai_realtime import OpenAIRealtimeClient
 from broker.config import EngineName, Settings
-from broker.http import Deadline
+from broker.timing import Deadline
 
 MINT_SHARE = 0.3  # each mint attempt may use this share of the time left; the rest is Avaturn's
 
 
 @dataclass
 class EngineMinters:
+    """Turns an engine name into Avaturn's ``conversation_engine`` object, minting its
+    short-lived credential first (the shapes are Avaturn's "Conversation engines" docs)."""
+
     settings: Settings
     openai: OpenAIRealtimeClient
     cartesia: CartesiaClient
 
     def __call__(self, engine: EngineName, deadline: Deadline) -> dict[str, Any]:
+        """``{"type": "openai-realtime", "client_secret"}``, ``{"type": "cartesia",
+        "access_token", "agent_id"}`` or ``{"type": "external", "url", "audio"}``.
+
+        Raises the adapters' ``UpstreamError`` / ``UpstreamTimeoutError`` / ``ConfigurationError``.
+        """
         s = self.settings
         if engine == "openai-realtime":
             secret = self.openai.mint_client_secret(
@@ -30,13 +38,12 @@ class EngineMinters:
                 voice=s.openai_voice,
                 instructions=s.openai_instructions,
                 ttl=s.openai_client_secret_ttl,
-                timeout=deadline.timeout(s, MINT_SHARE),
+                deadline=deadline,
+                share=MINT_SHARE,
             )
             return {"type": "openai-realtime", "client_secret": secret}
         if engine == "cartesia":
-            token = self.cartesia.mint_agent_token(
-                expires_in=s.cartesia_token_ttl, timeout=deadline.timeout(s, MINT_SHARE)
-            )
+            token = self.cartesia.mint_agent_token(expires_in=s.cartesia_token_ttl, deadline=deadline, share=MINT_SHARE)
             return {"type": "cartesia", "access_token": token, "agent_id": s.cartesia_agent_id}
         return {
             "type": "external",

@@ -1,10 +1,19 @@
-"""Builds the real dependencies once per container (warm invocations reuse clients, pools and
-the secret cache). Handlers accept replacements, so tests pass fakes without patching."""
+"""The composition root: builds the object graph once per container.
+
+``Components`` wires settings, the HTTP client, the AWS clients and a clock into the use cases;
+each part is built on first use and then reused, so warm invocations share clients, connection
+pools and the secret cache. Production code gets the graph built from the environment through the
+dependency functions below (``creator``, ``terminator``, ``reader``, ``sweeper``), which handlers
+declare with Powertools' ``Depends``; tests build a ``Components`` with fakes passed in and
+override those functions with ``app.dependency_overrides``.
+"""
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
-from typing import Any
+import time
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import httpx2
@@ -12,91 +21,162 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from botocore.config import Config
 from pydantic import ValidationError
 
-from broker.cleanup import Sweeper
 from broker.clients.avaturn import AvaturnClient
 from broker.config import Settings
 from broker.errors import ConfigurationError
 from broker.http import make_http_client
 from broker.observability import logger
 from broker.secrets import KeyStore
-from broker.service import SessionCreator, SessionReader, SessionTerminator
 from broker.store import SessionStore
+from broker.timing import Clock
+from broker.usecases.create import SessionCreator
+from broker.usecases.ending import SessionEnder
+from broker.usecases.read import SessionReader
+from broker.usecases.sweep import Sweeper
+from broker.usecases.terminate import SessionTerminator
+
+if TYPE_CHECKING:
+    from broker.engines import EngineMinters
 
 AWS_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+"""botocore timeouts (seconds) and retries for every AWS client the broker makes."""
 
 
-@lru_cache(maxsize=1)
-def settings() -> Settings:
+def load_settings() -> Settings:
+    """Settings from the environment.
+
+    Raises ``ConfigurationError`` (503) when a variable is invalid; the log line names the
+    variables that are wrong, never their values.
+    """
     try:
         return Settings()
     except ValidationError as exc:
-        fields = sorted({".".join(str(p) for p in e["loc"]) or "settings" for e in exc.errors()})
+        fields = sorted({".".join(str(p) for p in e["loc"]).upper() or "settings" for e in exc.errors()})
         logger.error("invalid configuration", extra={"fields": fields})
         raise ConfigurationError("the broker is misconfigured; see its logs") from None
 
 
-@lru_cache(maxsize=1)
-def http_client() -> httpx2.Client:
-    return make_http_client(settings())
-
-
-@cache
 def aws_client(service: str) -> Any:
-    """boto3 honours AWS_ENDPOINT_URL (and per-service variants) itself; empty means AWS."""
+    """A boto3 client with ``AWS_CONFIG``. boto3 honours ``AWS_ENDPOINT_URL`` (and its
+    per-service variants) itself; empty means AWS."""
     return boto3.client(service, config=AWS_CONFIG)  # type: ignore[call-overload]
 
 
-@lru_cache(maxsize=1)
-def keys() -> KeyStore:
-    s = settings()
-    return KeyStore(s.broker_secret_id, s.secret_cache_seconds, aws_client("secretsmanager"))
+@dataclass
+class Components:
+    """The object graph of one container.
+
+    ``dynamodb`` and ``secretsmanager`` are boto3 clients (or anything with their methods);
+    ``http`` is the one HTTP client every upstream adapter shares; ``clock`` returns epoch seconds.
+    """
+
+    settings: Settings
+    http: httpx2.Client
+    dynamodb: Any
+    secretsmanager: Any
+    clock: Clock = time.time
+
+    @classmethod
+    def from_environment(cls) -> Components:
+        """The production graph. Raises ``ConfigurationError`` on invalid settings."""
+        settings = load_settings()
+        return cls(settings, make_http_client(settings), aws_client("dynamodb"), aws_client("secretsmanager"))
+
+    @cached_property
+    def keys(self) -> KeyStore:
+        """The API keys, from the broker secret (cached ``secret_cache_seconds``)."""
+        s = self.settings
+        return KeyStore(s.broker_secret_id, s.secret_cache_seconds, self.secretsmanager)
+
+    @cached_property
+    def store(self) -> SessionStore:
+        """The session registry."""
+        s = self.settings
+        return SessionStore(self.dynamodb, s.sessions_table_name, s.finished_retention_days * 86400)
+
+    @cached_property
+    def avaturn(self) -> AvaturnClient:
+        """The Avaturn Live adapter."""
+        return AvaturnClient(self.http, self.settings.avaturn_api_url, self.keys.getter("avaturn"))
+
+    @cached_property
+    def minters(self) -> EngineMinters:
+        """The engine credential minters (imports the openai SDK: create function only)."""
+        from broker.clients.cartesia import CartesiaClient
+        from broker.clients.openai_realtime import OpenAIRealtimeClient
+        from broker.engines import EngineMinters
+
+        s = self.settings
+        return EngineMinters(
+            settings=s,
+            openai=OpenAIRealtimeClient(self.http, s.openai_base_url, self.keys.getter("openai")),
+            cartesia=CartesiaClient(self.http, s.cartesia_api_url, s.cartesia_version, self.keys.getter("cartesia")),
+        )
+
+    @cached_property
+    def creator(self) -> SessionCreator:
+        """The create use case."""
+        idempotency = DynamoDBPersistenceLayer(
+            table_name=self.settings.sessions_table_name, key_attr="pk", boto3_client=self.dynamodb
+        )
+        return SessionCreator(
+            settings=self.settings,
+            store=self.store,
+            avaturn=self.avaturn,
+            mint=self.minters,
+            idempotency_store=idempotency,
+            replay_secret=self.keys.getter("avaturn"),
+            clock=self.clock,
+        )
+
+    @cached_property
+    def ender(self) -> SessionEnder:
+        """The shared "claim, then end" step."""
+        return SessionEnder(settings=self.settings, store=self.store, avaturn=self.avaturn, clock=self.clock)
+
+    @cached_property
+    def terminator(self) -> SessionTerminator:
+        """The terminate use case."""
+        return SessionTerminator(settings=self.settings, store=self.store, ender=self.ender)
+
+    @cached_property
+    def reader(self) -> SessionReader:
+        """The read use case."""
+        return SessionReader(settings=self.settings, store=self.store)
+
+    @cached_property
+    def sweeper(self) -> Sweeper:
+        """The scheduled sweep."""
+        return Sweeper(settings=self.settings, store=self.store, ender=self.ender, clock=self.clock)
 
 
 @lru_cache(maxsize=1)
-def store() -> SessionStore:
-    s = settings()
-    return SessionStore(aws_client("dynamodb"), s.sessions_table_name, s.finished_retention_days * 86400)
+def components() -> Components:
+    """This container's graph, built from the environment on first use. A failure is not
+    cached: the next invocation tries again. Raises ``ConfigurationError``."""
+    return Components.from_environment()
 
 
-def avaturn() -> AvaturnClient:
-    return AvaturnClient(http_client(), settings().avaturn_api_url, keys().getter("avaturn"))
+def settings() -> Settings:
+    """Dependency: this container's settings. Raises ``ConfigurationError``."""
+    return components().settings
 
 
-@lru_cache(maxsize=1)
 def creator() -> SessionCreator:
-    from broker.clients.cartesia import CartesiaClient
-    from broker.clients.openai_realtime import OpenAIRealtimeClient
-    from broker.engines import EngineMinters
-
-    s = settings()
-    minters = EngineMinters(
-        settings=s,
-        openai=OpenAIRealtimeClient(http_client(), s.openai_base_url, keys().getter("openai")),
-        cartesia=CartesiaClient(http_client(), s.cartesia_api_url, s.cartesia_version, keys().getter("cartesia")),
-    )
-    idempotency = DynamoDBPersistenceLayer(
-        table_name=s.sessions_table_name, key_attr="pk", boto3_client=aws_client("dynamodb")
-    )
-    return SessionCreator(
-        settings=s,
-        store=store(),
-        avaturn=avaturn(),
-        mint=minters,
-        idempotency_store=idempotency,
-        replay_secret=keys().getter("avaturn"),
-    )
+    """Dependency: the create use case. Raises ``ConfigurationError``."""
+    return components().creator
 
 
-@lru_cache(maxsize=1)
 def terminator() -> SessionTerminator:
-    return SessionTerminator(settings=settings(), store=store(), avaturn=avaturn())
+    """Dependency: the terminate use case. Raises ``ConfigurationError``."""
+    return components().terminator
 
 
-@lru_cache(maxsize=1)
 def reader() -> SessionReader:
-    return SessionReader(settings=settings(), store=store())
+    """Dependency: the read use case. Raises ``ConfigurationError``."""
+    return components().reader
 
 
-@lru_cache(maxsize=1)
 def sweeper() -> Sweeper:
-    return Sweeper(settings=settings(), store=store(), terminator=terminator())
+    """Dependency: the sweep use case. Raises ``ConfigurationError``."""
+    return components().sweeper

@@ -21,6 +21,7 @@ def iso(epoch: int | None) -> str | None:
 
 
 def token_digest(token: str) -> str:
+    """The hex SHA-256 of a session token: all the registry keeps of it."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -34,6 +35,10 @@ class CreateSessionRequest(BaseModel):
 
 
 class Status(enum.StrEnum):
+    """A session's lifecycle: ``pending`` (slot taken, Avaturn not yet answered) → ``active`` →
+    ``terminating`` (claimed by an ender) → ``terminated``; ``failed`` when it never started or
+    was left behind."""
+
     PENDING = "pending"
     ACTIVE = "active"
     TERMINATING = "terminating"
@@ -47,6 +52,8 @@ class Status(enum.StrEnum):
 
 
 class EndReason(enum.StrEnum):
+    """Why a session ended, as stored in ``end_reason`` and returned by GET."""
+
     CLIENT_REQUEST = "client_request"
     EXPIRED = "expired"
     ORPHANED = "orphaned"
@@ -89,6 +96,9 @@ class Session:
 
 
 class CreatedSession(BaseModel):
+    """The 201 body of POST /sessions: the token is the only secret the browser receives;
+    ``expires_at`` is ISO-8601 UTC."""
+
     session_id: str
     token: str
     engine: EngineName
@@ -97,6 +107,8 @@ class CreatedSession(BaseModel):
 
 
 class SessionView(BaseModel):
+    """The body of GET /sessions/{session_id}: never the token. Times are ISO-8601 UTC."""
+
     session_id: str
     status: Status
     engine: EngineName
@@ -108,6 +120,7 @@ class SessionView(BaseModel):
 
     @classmethod
     def of(cls, session: Session) -> SessionView:
+        """The public view of a registry row."""
         return cls(
             session_id=session.session_id,
             status=session.status,
@@ -121,6 +134,9 @@ class SessionView(BaseModel):
 
 
 class CleanupSummary(BaseModel):
+    """What one sweep did: sessions ``examined``, ``terminated`` by it, and ``failed`` (left
+    for the next run)."""
+
     examined: int = 0
     terminated: int = 0
     failed: int = 0

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from broker.errors import Upstream
 
@@ -26,7 +29,24 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
 
+HandlerT = TypeVar("HandlerT", bound=Callable[[dict[str, Any], LambdaContext], Any])
+
+
+def instrumented(correlation_id_path: str | None = None) -> Callable[[HandlerT], HandlerT]:
+    """The one way a ``lambda_handler(event, context)`` is wrapped: Powertools logger context
+    (with the correlation id at ``correlation_id_path``, a JMESPath into the event), the X-Ray
+    tracer (never recording the response: it can carry a session token) and metrics flushing."""
+
+    def wrap(handler: HandlerT) -> HandlerT:
+        traced = tracer.capture_lambda_handler(capture_response=False)(metrics.log_metrics(handler))
+        wrapped: HandlerT = logger.inject_lambda_context(correlation_id_path=correlation_id_path)(traced)
+        return wrapped
+
+    return wrap
+
+
 def count(name: str, value: int = 1) -> None:
+    """Add ``value`` to the count metric ``name`` (published when the handler returns)."""
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 

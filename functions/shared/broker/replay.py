@@ -20,11 +20,18 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from broker.errors import ReplayUnavailableError
+from broker.models import CreatedSession
 
 PREFIX = "sealed:v1:"
 
 
 class SealedTokenSerializer(BaseIdempotencySerializer):
+    """Powertools output serializer for ``CreatedSession``: the stored dict holds the token
+    sealed as ``sealed:v1:<base64(nonce || AES-GCM ciphertext)>``, the rest in clear.
+
+    ``server_secret`` returns the secret the sealing key is derived from (the Avaturn API key).
+    """
+
     def __init__(self, server_secret: Callable[[], str], owner: str, idempotency_key: str) -> None:
         self._secret = server_secret
         self._context = f"{owner}\x00{idempotency_key}".encode()
@@ -34,11 +41,15 @@ class SealedTokenSerializer(BaseIdempotencySerializer):
         return AESGCM(key)
 
     def to_dict(self, data: Any) -> dict[str, Any]:
+        """The record to store for a ``CreatedSession``, its token sealed."""
+        created = data.model_dump() if isinstance(data, CreatedSession) else dict(data)
         nonce = os.urandom(12)
-        sealed = self._aead().encrypt(nonce, str(data["token"]).encode(), self._context)
-        return {**data, "token": PREFIX + base64.b64encode(nonce + sealed).decode()}
+        sealed = self._aead().encrypt(nonce, str(created["token"]).encode(), self._context)
+        return {**created, "token": PREFIX + base64.b64encode(nonce + sealed).decode()}
 
-    def from_dict(self, data: dict[str, Any]) -> dict[str, Any]:
+    def from_dict(self, data: dict[str, Any]) -> CreatedSession:
+        """The ``CreatedSession`` a stored record holds. Raises ``ReplayUnavailableError`` when the
+        token cannot be opened (the server secret was rotated since it was sealed)."""
         raw = base64.b64decode(str(data.get("token", "")).removeprefix(PREFIX))
         try:
             token = self._aead().decrypt(raw[:12], raw[12:], self._context).decode()
@@ -47,4 +58,4 @@ class SealedTokenSerializer(BaseIdempotencySerializer):
             raise ReplayUnavailableError(
                 "the original response can no longer be replayed; use a new Idempotency-Key"
             ) from None
-        return {**data, "token": token}
+        return CreatedSession.model_validate({**data, "token": token})

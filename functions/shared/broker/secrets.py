@@ -21,6 +21,9 @@ KeyName = Literal["avaturn", "openai", "cartesia"]
 
 
 class KeyStore:
+    """The API keys of the broker secret, read with Powertools parameters and cached for
+    ``max_age`` seconds. ``client`` is a boto3 Secrets Manager client."""
+
     def __init__(self, secret_id: str, max_age: int, client: Any) -> None:
         self._secret_id = secret_id
         self._max_age = max_age
@@ -30,6 +33,12 @@ class KeyStore:
         self._lock = threading.Lock()
 
     def key(self, name: KeyName) -> str:
+        """The ``<name>_api_key`` field of the secret, stripped.
+
+        Raises ``ConfigurationError`` (503) when the key is absent or empty, or the secret does
+        not exist or is not a JSON object; ``DependencyUnavailableError`` (503) when Secrets
+        Manager cannot be read.
+        """
         value = self._secret().get(f"{name}_api_key")
         if not isinstance(value, str) or not value.strip():
             raise ConfigurationError(f"the {name} API key is not configured")

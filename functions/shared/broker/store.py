@@ -77,6 +77,13 @@ def _condition_failed(exc: ClientError) -> bool:
 
 
 class SessionStore:
+    """The session registry on one DynamoDB table (``client`` is a boto3 DynamoDB client).
+
+    Times are epoch seconds. Every method raises ``DependencyUnavailableError`` when DynamoDB
+    fails; finished rows expire ``finished_ttl_seconds`` after they end (DynamoDB TTL on
+    ``expiration``).
+    """
+
     def __init__(self, client: Any, table_name: str, finished_ttl_seconds: int) -> None:
         self._db = client
         self._table = table_name
@@ -160,6 +167,7 @@ class SessionStore:
     # -- read -----------------------------------------------------------------------------
 
     def get(self, session_id: str) -> Session | None:
+        """The session row (strongly consistent read), or None."""
         out = self._call("get_item", TableName=self._table, Key=session_key(session_id), ConsistentRead=True)
         item = out.get("Item")
         return _to_session(item) if item else None

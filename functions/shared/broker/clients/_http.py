@@ -8,15 +8,29 @@ import httpx2
 from pydantic import BaseModel, ValidationError
 
 from broker.errors import Upstream, UpstreamError, UpstreamTimeoutError
+from broker.http import timeout_within
 from broker.observability import logger
+from broker.timing import Deadline
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def send(
-    http: httpx2.Client, upstream: Upstream, method: str, url: str, *, timeout: httpx2.Timeout, **kwargs: Any
+    http: httpx2.Client,
+    upstream: Upstream,
+    method: str,
+    url: str,
+    *,
+    deadline: Deadline,
+    share: float = 1.0,
+    **kwargs: Any,
 ) -> httpx2.Response:
-    """One request; transport failures become domain errors (a timeout is a 504, the rest 502)."""
+    """One request whose timeouts are clipped to ``share`` of the deadline's time left.
+
+    Raises ``UpstreamTimeoutError`` (a 504) on a timeout and ``UpstreamError`` (a 502) on any
+    other transport failure; an HTTP error status is returned, not raised.
+    """
+    timeout = timeout_within(http, deadline, share)
     try:
         return http.request(method, url, timeout=timeout, **kwargs)
     except httpx2.TimeoutException as exc:
@@ -28,13 +42,17 @@ def send(
 
 
 def reject(upstream: Upstream, response: httpx2.Response, action: str) -> UpstreamError:
-    """An error answer: log its status only (the body may echo what we sent), never return it."""
+    """The domain error for an error answer. Logs its status only (the body may echo what we
+    sent) and never returns the body to the caller."""
     logger.warning("upstream refused", extra={"upstream": upstream, "status": response.status_code, "action": action})
     return UpstreamError(upstream, f"{upstream} refused to {action} (HTTP {response.status_code})")
 
 
 def parse(upstream: Upstream, response: httpx2.Response, model: type[ModelT]) -> ModelT:
-    """Validate a success body against the contract we rely on; anything else is a 502."""
+    """Validate a success body against the part of the contract we rely on.
+
+    Raises ``UpstreamError`` (a 502) when the body does not match ``model``.
+    """
     try:
         return model.model_validate_json(response.content)
     except ValidationError as exc:

@@ -1,5 +1,7 @@
-"""Avaturn Live REST API: create and delete sessions. A create is never retried: it may have
-succeeded upstream (and be billed) even when we saw a timeout or a 5xx."""
+"""Avaturn Live REST API: create and delete sessions (``POST /api/v1/sessions``,
+``DELETE /api/v1/sessions/{id}``, ``Authorization: Bearer <key>``; see the Avaturn Live API
+reference). A create is never retried: it may have succeeded upstream (and be billed) even when
+we saw a timeout or a 5xx."""
 
 from __future__ import annotations
 
@@ -12,9 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from broker.clients._http import parse, reject, send
 from broker.errors import UpstreamError, UpstreamGoneError
+from broker.timing import Deadline
 
 
 class AvaturnSession(BaseModel):
+    """The part of Avaturn's create answer the broker uses: ``{session_id, token}``."""
+
     model_config = ConfigDict(extra="ignore")
 
     session_id: str = Field(min_length=1, max_length=256)
@@ -22,6 +27,8 @@ class AvaturnSession(BaseModel):
 
 
 class AvaturnClient:
+    """Adapter of the Avaturn Live REST API; raises ``broker.errors`` domain errors only."""
+
     def __init__(self, http: httpx2.Client, base_url: str, api_key: Callable[[], str]) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
@@ -37,8 +44,14 @@ class AvaturnClient:
         avatar_id: str | None,
         max_duration: int,
         user_absent_timeout: int,
-        timeout: httpx2.Timeout,
+        deadline: Deadline,
     ) -> AvaturnSession:
+        """Create a session bound to ``conversation_engine`` (an engine object as Avaturn's docs
+        define it); ``max_duration`` and ``user_absent_timeout`` are seconds.
+
+        Returns ``{session_id, token}``. Raises ``UpstreamTimeoutError`` (504) on a timeout,
+        ``UpstreamError`` (502) on any error status or off-contract body.
+        """
         body: dict[str, Any] = {
             "conversation_engine": conversation_engine,
             "max_duration": max_duration,
@@ -48,16 +61,20 @@ class AvaturnClient:
             body["avatar_id"] = avatar_id
         headers = self._headers()
         url = f"{self._base}/api/v1/sessions"
-        response = send(self._http, "avaturn", "POST", url, json=body, headers=headers, timeout=timeout)
+        response = send(self._http, "avaturn", "POST", url, json=body, headers=headers, deadline=deadline)
         if response.status_code not in (200, 201):
             raise reject("avaturn", response, "create the session")
         return parse("avaturn", response, AvaturnSession)
 
-    def delete_session(self, session_id: str, *, timeout: httpx2.Timeout) -> None:
-        """End a session. Raises ``UpstreamGoneError`` when Avaturn no longer knows it (404/410)."""
+    def delete_session(self, session_id: str, *, deadline: Deadline) -> None:
+        """End a session.
+
+        Raises ``UpstreamGoneError`` when Avaturn no longer knows it (404/410),
+        ``UpstreamTimeoutError`` on a timeout and ``UpstreamError`` on any other error status.
+        """
         headers = self._headers()
         url = f"{self._base}/api/v1/sessions/{quote(session_id, safe='')}"
-        response = send(self._http, "avaturn", "DELETE", url, headers=headers, timeout=timeout)
+        response = send(self._http, "avaturn", "DELETE", url, headers=headers, deadline=deadline)
         if response.status_code in (404, 410):
             raise UpstreamGoneError("avaturn", "the session had already ended")
         if not response.is_success:

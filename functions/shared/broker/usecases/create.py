@@ -1,4 +1,4 @@
-"""The use cases: create, terminate and read a session. No HTTP, no API Gateway here.
+"""Create a session: ``POST /sessions``.
 
 Create follows the compensation rule: a pending row (holding one of the owner's slots) is written
 before Avaturn is called; a failed call releases it; a session Avaturn created but we could not
@@ -8,8 +8,6 @@ every upstream session is either recorded with an owner or terminated.
 
 from __future__ import annotations
 
-import contextlib
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -33,33 +31,24 @@ from broker.errors import (
     IdempotencyInProgressError,
     IdempotencyMismatchError,
     InvalidRequestError,
-    SessionConflictError,
-    SessionNotFoundError,
     UpstreamGoneError,
 )
-from broker.http import Deadline
-from broker.models import (
-    Caller,
-    CreatedSession,
-    CreateSessionRequest,
-    EndReason,
-    Session,
-    SessionView,
-    Status,
-    iso,
-    token_digest,
-)
+from broker.models import Caller, CreatedSession, CreateSessionRequest, EndReason, Session, Status, iso, token_digest
 from broker.observability import count, logger
 from broker.replay import SealedTokenSerializer
 from broker.store import SessionStore
+from broker.timing import Clock, Deadline
 
-Clock = Callable[[], float]
 EngineMinter = Callable[[EngineName, Deadline], dict[str, Any]]
-_SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+"""Mints an engine's credential and returns Avaturn's ``conversation_engine`` object
+(``broker.engines.EngineMinters``)."""
 
 
 @dataclass
 class SessionCreator:
+    """Creates sessions. ``clock`` returns epoch seconds; ``replay_secret`` returns the server
+    secret that seals tokens in stored idempotent responses."""
+
     settings: Settings
     store: SessionStore
     avaturn: AvaturnClient
@@ -70,7 +59,17 @@ class SessionCreator:
 
     def create(
         self, caller: Caller, request: CreateSessionRequest, deadline: Deadline, idempotency_key: str | None = None
-    ) -> dict[str, Any]:
+    ) -> CreatedSession:
+        """Mint the engine credential, create the Avaturn session, record it and return its token.
+
+        With ``idempotency_key``, the same key from the same owner within
+        ``idempotency_ttl_seconds`` returns the first answer and creates one upstream session.
+
+        Raises ``InvalidRequestError`` (engine or avatar not allowed), ``CapReachedError`` (the
+        owner holds ``max_active_sessions_per_owner`` open sessions), ``IdempotencyMismatchError``,
+        ``IdempotencyInProgressError``, ``ReplayUnavailableError``, ``UpstreamError``,
+        ``UpstreamTimeoutError``, ``ConfigurationError`` and ``DependencyUnavailableError``.
+        """
         engine, avatar_id = self._resolve(request)
         if idempotency_key is None:
             return self._create(caller.owner, engine, avatar_id, deadline)
@@ -90,12 +89,12 @@ class SessionCreator:
             key_prefix="create_session",
             output_serializer=SealedTokenSerializer(self.replay_secret, caller.owner, idempotency_key),
         )
-        def create_once(payload: dict[str, Any]) -> dict[str, Any]:
+        def create_once(payload: dict[str, Any]) -> CreatedSession:
             return self._create(caller.owner, engine, avatar_id, deadline)
 
         payload = {"owner": caller.owner, "key": idempotency_key, "request": [engine, avatar_id]}
         try:
-            result: dict[str, Any] = create_once(payload=payload)
+            result: CreatedSession = create_once(payload=payload)
         except IdempotencyValidationError:
             raise IdempotencyMismatchError("this Idempotency-Key was used with a different request") from None
         except IdempotencyAlreadyInProgressError:
@@ -118,7 +117,7 @@ class SessionCreator:
             )
         return engine, avatar_id
 
-    def _create(self, owner: str, engine: EngineName, avatar_id: str | None, deadline: Deadline) -> dict[str, Any]:
+    def _create(self, owner: str, engine: EngineName, avatar_id: str | None, deadline: Deadline) -> CreatedSession:
         s = self.settings
         now = int(self.clock())
         session = Session(
@@ -143,7 +142,7 @@ class SessionCreator:
                 avatar_id=avatar_id,
                 max_duration=s.session_max_duration,
                 user_absent_timeout=s.user_absent_timeout,
-                timeout=deadline.timeout(s),
+                deadline=deadline,
             )
         except BaseException:
             self._release(session)
@@ -166,7 +165,7 @@ class SessionCreator:
             engine=engine,
             avatar_id=avatar_id,
             expires_at=iso(session.expires_at) or "",
-        ).model_dump()
+        )
 
     def _record(self, active: Session) -> bool:
         try:
@@ -184,7 +183,7 @@ class SessionCreator:
 
     def _compensate(self, pending: Session, avaturn_session_id: str, deadline: Deadline) -> None:
         try:
-            self.avaturn.delete_session(avaturn_session_id, timeout=deadline.timeout(self.settings))
+            self.avaturn.delete_session(avaturn_session_id, deadline=deadline)
         except UpstreamGoneError:
             pass
         except BrokerError:
@@ -195,65 +194,3 @@ class SessionCreator:
                 extra={"session_id": pending.session_id, "avaturn_session_id": avaturn_session_id},
             )
         self._release(pending)
-
-
-@dataclass
-class SessionTerminator:
-    settings: Settings
-    store: SessionStore
-    avaturn: AvaturnClient
-    clock: Clock = time.time
-
-    def terminate(self, caller: Caller, session_id: str, deadline: Deadline) -> None:
-        """End the caller's session. Idempotent: an ended session is a success."""
-        session: Session | None = owned_session(self.store, caller, session_id, self.settings.jwt_mode)
-        for _ in range(2):
-            if session is None or not session.status.is_open:
-                return
-            if session.status is Status.PENDING:
-                raise SessionConflictError("the session is still being created; try again in a moment")
-            claimed = self.store.claim(
-                session,
-                now=int(self.clock()),
-                grace=self.settings.cleanup_grace_seconds,
-                reason=EndReason.CLIENT_REQUEST,
-            )
-            if claimed is not None:
-                self.end(claimed, deadline)
-                return
-            session = self.store.get(session_id)  # another caller moved it: look again
-        # Still contended: someone else holds the lease and the sweep retries if they fail.
-
-    def end(self, session: Session, deadline: Deadline) -> bool:
-        """Finish a session this caller has claimed (status ``terminating``). Upstream errors
-        propagate and leave it ``terminating``, so the sweep retries it after the grace period."""
-        status, reason = Status.TERMINATED, session.pending_end_reason or EndReason.CLIENT_REQUEST
-        if session.avaturn_session_id is None:  # never reached Avaturn: nothing to end upstream
-            status, reason = Status.FAILED, EndReason.ORPHANED
-        else:
-            # Gone already (ended by itself, or by an earlier attempt that timed out): that is done too.
-            with contextlib.suppress(UpstreamGoneError):
-                self.avaturn.delete_session(session.avaturn_session_id, timeout=deadline.timeout(self.settings))
-        finished = self.store.finish(session, status=status, reason=reason, now=int(self.clock()))
-        if finished:
-            count("SessionsTerminated")
-            logger.info("session ended", extra={"session_id": session.session_id, "end_reason": reason.value})
-        return finished
-
-
-@dataclass
-class SessionReader:
-    settings: Settings
-    store: SessionStore
-
-    def get(self, caller: Caller, session_id: str) -> SessionView:
-        session = owned_session(self.store, caller, session_id, self.settings.jwt_mode)
-        return SessionView.of(session)
-
-
-def owned_session(store: SessionStore, caller: Caller, session_id: str, jwt_mode: bool) -> Session:
-    """The session if the caller owns it; otherwise not found (no hint that it exists)."""
-    session = store.get(session_id) if _SESSION_ID.match(session_id) else None
-    if session is None or not session.owned_by(caller, jwt_mode=jwt_mode):
-        raise SessionNotFoundError("no such session")
-    return session

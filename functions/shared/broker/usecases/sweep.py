@@ -15,11 +15,11 @@ from typing import Literal
 
 from broker.config import Settings
 from broker.errors import BrokerError, UpstreamError
-from broker.http import Deadline
 from broker.models import CleanupSummary, EndReason, Session, Status
 from broker.observability import count, count_upstream_failure, logger
-from broker.service import Clock, SessionTerminator
 from broker.store import SessionStore
+from broker.timing import Clock, Deadline
+from broker.usecases.ending import EndOutcome, SessionEnder
 
 Outcome = Literal["terminated", "failed", "skipped"]
 _REASON = {Status.ACTIVE: EndReason.EXPIRED, Status.PENDING: EndReason.ORPHANED, Status.TERMINATING: EndReason.ORPHANED}
@@ -27,12 +27,21 @@ _REASON = {Status.ACTIVE: EndReason.EXPIRED, Status.PENDING: EndReason.ORPHANED,
 
 @dataclass
 class Sweeper:
+    """Ends due sessions. ``clock`` returns epoch seconds."""
+
     settings: Settings
     store: SessionStore
-    terminator: SessionTerminator
+    ender: SessionEnder
     clock: Clock = time.time
 
     def sweep(self, deadline: Deadline) -> CleanupSummary:
+        """One run: end what is due, ``cleanup_concurrency`` at a time, until done or until the
+        deadline leaves less than one upstream call's worth of time.
+
+        Returns ``{examined, terminated, failed}`` (skipped sessions are examined but neither).
+        Per-session failures are counted, not raised; raises ``DependencyUnavailableError`` only
+        when the sweep index itself cannot be read.
+        """
         summary = CleanupSummary()
         reserve = self.settings.upstream_connect_timeout + self.settings.upstream_read_timeout + 2
         workers = self.settings.cleanup_concurrency
@@ -60,21 +69,14 @@ class Sweeper:
 
     def _sweep_one(self, session: Session, deadline: Deadline) -> Outcome:
         try:
-            claimed = self.store.claim(
-                session,
-                now=int(self.clock()),
-                grace=self.settings.cleanup_grace_seconds,
-                reason=_REASON[session.status],
-            )
-            if claimed is None:
-                return "skipped"  # another run (or the owner) got there first
-            return "terminated" if self.terminator.end(claimed, deadline) else "skipped"
+            outcome = self.ender.claim_and_end(session, _REASON[session.status], deadline)
         except UpstreamError as exc:
             count_upstream_failure(exc.upstream)
             return "failed"
         except BrokerError:
             logger.exception("cleanup of one session failed", extra={"session_id": session.session_id})
             return "failed"
+        return "terminated" if outcome is EndOutcome.ENDED else "skipped"
 
     @staticmethod
     def _tally(summary: CleanupSummary, done: set[Future[Outcome]]) -> None:

@@ -1,0 +1,42 @@
+"""Read one session: ``GET /sessions/{session_id}``, owner only."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from broker.config import Settings
+from broker.errors import SessionNotFoundError
+from broker.models import Caller, Session, SessionView
+from broker.store import SessionStore
+
+SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+"""The broker's session ids: lowercase UUID version 4 (RFC 9562, section 5.4)."""
+
+
+@dataclass
+class SessionReader:
+    """Reads the caller's own sessions."""
+
+    settings: Settings
+    store: SessionStore
+
+    def get(self, caller: Caller, session_id: str) -> SessionView:
+        """The public view of the caller's session.
+
+        Raises ``SessionNotFoundError`` when it does not exist or is not the caller's, and
+        ``DependencyUnavailableError`` when the registry fails.
+        """
+        return SessionView.of(owned_session(self.store, caller, session_id, jwt_mode=self.settings.jwt_mode))
+
+
+def owned_session(store: SessionStore, caller: Caller, session_id: str, *, jwt_mode: bool) -> Session:
+    """The session if ``caller`` owns it (JWT ``sub``, or in anonymous mode the session token).
+
+    Raises ``SessionNotFoundError`` otherwise, with no hint whether the session exists, and
+    without a registry read for an id that cannot be one of ours.
+    """
+    session = store.get(session_id) if SESSION_ID.match(session_id) else None
+    if session is None or not session.owned_by(caller, jwt_mode=jwt_mode):
+        raise SessionNotFoundError("no such session")
+    return session
