@@ -10,7 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from broker import factory
-from broker.api import build_app, caller_of, json_response
+from broker.api import build_app, caller_of, deadline_of, json_response
 from broker.observability import instrumented
 from broker.usecases.read import SessionReader
 
@@ -19,7 +19,8 @@ app = build_app()
 
 @app.get("/sessions/<session_id>")
 def get_session(session_id: str, reader: Annotated[SessionReader, Depends(factory.reader)]) -> Response[str]:
-    view = reader.get(caller_of(app.current_event, jwt_mode=reader.settings.jwt_mode), session_id)
+    caller = caller_of(app.current_event, reader.settings)
+    view = reader.get(caller, session_id, deadline_of(app.lambda_context))
     return json_response(200, view.model_dump(mode="json", exclude_none=True))
 
 

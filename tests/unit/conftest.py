@@ -17,7 +17,18 @@ from pytest_socket import disable_socket, enable_socket
 from broker.config import Settings
 from local.aws_resources import create_table, put_secret
 from tests.unit.fakes import KEYS, FakeUpstreams
-from tests.unit.support import DEFAULTS, HANDLERS, SECRET, TABLE, Api, Atomic, Broker, Clock, load_handler
+from tests.unit.support import (
+    DEFAULTS,
+    HANDLERS,
+    SECRET,
+    TABLE,
+    Api,
+    Atomic,
+    Broker,
+    Clock,
+    RegistryFaults,
+    load_handler,
+)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -49,7 +60,7 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def aws() -> Iterator[tuple[Any, Any]]:
     with mock_aws():
-        dynamodb = Atomic(boto3.client("dynamodb", region_name="us-east-1"))
+        dynamodb = RegistryFaults(Atomic(boto3.client("dynamodb", region_name="us-east-1")))
         secretsmanager = boto3.client("secretsmanager", region_name="us-east-1")
         create_table(dynamodb, TABLE)
         put_secret(secretsmanager, SECRET, KEYS)

@@ -6,12 +6,16 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import random
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from broker import factory
 from broker.config import Settings
@@ -74,6 +78,64 @@ class Atomic:
         def call(*args: Any, **kwargs: Any) -> Any:
             with self._lock:
                 return attr(*args, **kwargs)
+
+        return call
+
+
+Rule = Callable[[str, dict[str, Any]], bool]
+
+
+def client_error(code: str, operation: str, **extra: Any) -> ClientError:
+    """A botocore ``ClientError`` as the real service sends it."""
+    return ClientError({"Error": {"Code": code, "Message": f"injected {code}"}, **extra}, operation)
+
+
+def transaction_conflict(kwargs: dict[str, Any]) -> ClientError:
+    """DynamoDB's answer to a TransactWriteItems that raced another transaction on one item:
+    cancelled, with ``TransactionConflict`` among the cancellation reasons (moto never does this)."""
+    reasons = [{"Code": "None"} for _ in kwargs.get("TransactItems", [])]
+    reasons[0] = {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+    return client_error("TransactionCanceledException", "TransactWriteItems", CancellationReasons=reasons)
+
+
+@dataclass
+class RegistryFaults:
+    """Wraps the DynamoDB client: ``conflict_share`` of TransactWriteItems calls are cancelled
+    with ``TransactionConflict`` before they apply (seeded, so runs repeat), and ``fail(...)``
+    makes chosen calls raise. ``calls`` counts every call by operation."""
+
+    client: Any
+    conflict_share: float = 0.0
+    seed: int = 7
+    rules: list[tuple[Rule, Callable[[dict[str, Any]], Exception], list[int]]] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)
+    injected: int = 0
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+        self._lock = threading.Lock()
+
+    def fail(self, when: Rule, error: Callable[[dict[str, Any]], Exception], times: int = 1_000_000) -> None:
+        """Raise ``error(kwargs)`` for the next ``times`` calls for which ``when(operation, kwargs)``."""
+        self.rules.append((when, error, [times]))
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.client, name)
+        if name.startswith("_") or not callable(attr) or name in ("get_waiter", "get_paginator"):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self.calls[name] = self.calls.get(name, 0) + 1
+                for when, error, left in self.rules:
+                    if left[0] > 0 and when(name, kwargs):
+                        left[0] -= 1
+                        self.injected += 1
+                        raise error(kwargs)
+                if name == "transact_write_items" and self._random.random() < self.conflict_share:
+                    self.injected += 1
+                    raise transaction_conflict(kwargs)
+            return attr(*args, **kwargs)
 
         return call
 

@@ -91,7 +91,7 @@ class TestCompensation:
         broker = make_broker(FakeUpstreams(fail={"avaturn.create": 503}))
         assert Api(broker, handlers).create(None)["statusCode"] == 502
         [row] = broker.sessions()
-        assert (row["status"]["S"], row["end_reason"]["S"]) == ("failed", "create_failed")
+        assert (row["status"]["S"], row["end_reason"]["S"]) == ("failed", "compensation")
         assert "due_at" not in row  # out of the sweep index
         assert broker.active_count("ip:198.51.100.7") == 0
 
@@ -119,7 +119,7 @@ class TestCompensation:
         api.broker.clock.advance(api.broker.settings.cleanup_grace_seconds + 1)
         assert api.cleanup() == {"examined": 1, "terminated": 1, "failed": 0}
         row = api.broker.sessions()[0]
-        assert (row["status"]["S"], row["end_reason"]["S"]) == ("failed", "orphaned")
+        assert (row["status"]["S"], row["end_reason"]["S"]) == ("failed", "compensation")
         assert api.broker.active_count("ip:198.51.100.7") == 0
 
 

@@ -59,7 +59,7 @@ def test_a_failed_client_terminate_is_finished_by_the_sweep(api: Api) -> None:
     api.broker.clock.advance(api.broker.settings.cleanup_grace_seconds + 1)
     assert api.cleanup() == {"examined": 1, "terminated": 1, "failed": 0}
     view = body_of(api.get(created["session_id"], created["token"]))
-    assert (view["status"], view["end_reason"]) == ("terminated", "client_request")
+    assert (view["status"], view["end_reason"]) == ("terminated", "owner")
 
 
 def test_overlapping_runs_end_each_session_once(api: Api) -> None:

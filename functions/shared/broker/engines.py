@@ -13,8 +13,6 @@ from broker.clients.openai_realtime import OpenAIRealtimeClient
 from broker.config import EngineName, Settings
 from broker.timing import Deadline
 
-MINT_SHARE = 0.3  # each mint attempt may use this share of the time left; the rest is Avaturn's
-
 
 @dataclass
 class EngineMinters:
@@ -26,7 +24,8 @@ class EngineMinters:
     cartesia: CartesiaClient
 
     def __call__(self, engine: EngineName, deadline: Deadline) -> dict[str, Any]:
-        """``{"type": "openai-realtime", "client_secret"}``, ``{"type": "cartesia",
+        """Everything (retries included) within ``deadline``:
+        ``{"type": "openai-realtime", "client_secret"}``, ``{"type": "cartesia",
         "access_token", "agent_id"}`` or ``{"type": "external", "url", "audio"}``.
 
         Raises the adapters' ``UpstreamError`` / ``UpstreamTimeoutError`` / ``ConfigurationError``.
@@ -39,11 +38,10 @@ class EngineMinters:
                 instructions=s.openai_instructions,
                 ttl=s.openai_client_secret_ttl,
                 deadline=deadline,
-                share=MINT_SHARE,
             )
             return {"type": "openai-realtime", "client_secret": secret}
         if engine == "cartesia":
-            token = self.cartesia.mint_agent_token(expires_in=s.cartesia_token_ttl, deadline=deadline, share=MINT_SHARE)
+            token = self.cartesia.mint_agent_token(expires_in=s.cartesia_token_ttl, deadline=deadline)
             return {"type": "cartesia", "access_token": token, "agent_id": s.cartesia_agent_id}
         return {
             "type": "external",

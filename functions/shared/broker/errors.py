@@ -91,5 +91,15 @@ class UpstreamTimeoutError(UpstreamError):
     """An upstream API did not answer in time (or the connection failed mid-request)."""
 
 
+class UpstreamUnavailableError(UpstreamError):
+    """An upstream API is overloaded or rate-limiting us (HTTP 429/503) and asked for a wait
+    that does not fit in this request's deadline. ``retry_after`` is that wait in whole seconds
+    (None when the upstream gave none)."""
+
+    def __init__(self, upstream: Upstream, detail: str, retry_after: int | None = None) -> None:
+        super().__init__(upstream, detail)
+        self.retry_after = retry_after
+
+
 class UpstreamGoneError(UpstreamError):
     """The upstream resource no longer exists (Avaturn 404/410)."""

@@ -22,7 +22,18 @@ def iso(epoch: int | None) -> str | None:
 
 def token_digest(token: str) -> str:
     """The hex SHA-256 of a session token: all the registry keeps of it."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(_utf8(token)).hexdigest()
+
+
+def same_text(a: str, b: str) -> bool:
+    """Constant-time equality of two strings, whatever their characters (``hmac.compare_digest``
+    raises ``TypeError`` for a ``str`` outside ASCII, so it compares their UTF-8 bytes)."""
+    return hmac.compare_digest(_utf8(a), _utf8(b))
+
+
+def _utf8(text: str) -> bytes:
+    # surrogatepass: a lone surrogate (JSON can carry one as an escape) encodes instead of raising
+    return text.encode("utf-8", "surrogatepass")
 
 
 class CreateSessionRequest(BaseModel):
@@ -52,12 +63,43 @@ class Status(enum.StrEnum):
 
 
 class EndReason(enum.StrEnum):
-    """Why a session ended, as stored in ``end_reason`` and returned by GET."""
+    """Why a session ended: one enum for the registry, the API and the ``Session Ended`` events.
 
-    CLIENT_REQUEST = "client_request"
+    ``owner``: its owner ended it; ``client_error``: the page reported an SDK error;
+    ``abandoned``: its lease lapsed; ``expired``: it reached ``max_duration``; ``upstream_gone``:
+    Avaturn had already ended it; ``compensation``: a create failed part-way and the broker
+    undid it; ``admin``: an operator ended it; ``budget``: the owner's budget ran out;
+    ``stale``: Avaturn could not confirm the end, and ``max_duration`` plus the grace period
+    have passed, so it has ended upstream by itself. Values written by v1 (``client_request``,
+    ``orphaned``, ``create_failed``) still read, as ``owner``, ``stale`` and ``compensation``.
+    """
+
+    OWNER = "owner"
+    CLIENT_ERROR = "client_error"
+    ABANDONED = "abandoned"
     EXPIRED = "expired"
-    ORPHANED = "orphaned"
-    CREATE_FAILED = "create_failed"
+    UPSTREAM_GONE = "upstream_gone"
+    COMPENSATION = "compensation"
+    ADMIN = "admin"
+    BUDGET = "budget"
+    STALE = "stale"
+
+    @classmethod
+    def _missing_(cls, value: object) -> EndReason | None:
+        return _LEGACY_END_REASONS.get(str(value))
+
+    @property
+    def stands_when_gone(self) -> bool:
+        """True when this stays the reason even if Avaturn had already ended the session
+        (someone asked for the end, or the planned ``max_duration`` was reached)."""
+        return self in (EndReason.OWNER, EndReason.CLIENT_ERROR, EndReason.ADMIN, EndReason.EXPIRED)
+
+
+_LEGACY_END_REASONS = {
+    "client_request": EndReason.OWNER,
+    "orphaned": EndReason.STALE,
+    "create_failed": EndReason.COMPENSATION,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +131,10 @@ class Session:
     def owned_by(self, caller: Caller, *, jwt_mode: bool) -> bool:
         """JWT mode: the caller's ``sub`` is the owner. Anonymous mode: the caller holds the token."""
         if jwt_mode:
-            return hmac.compare_digest(caller.owner, self.owner)
+            return same_text(caller.owner, self.owner)
         if caller.session_token is None or self.token_sha256 is None:
             return False
-        return hmac.compare_digest(token_digest(caller.session_token), self.token_sha256)
+        return same_text(token_digest(caller.session_token), self.token_sha256)
 
 
 class CreatedSession(BaseModel):

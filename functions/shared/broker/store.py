@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -19,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from broker.errors import CapReachedError, DependencyUnavailableError
 from broker.models import EndReason, Session, Status
+from broker.observability import count, logger
 
 SWEEP_INDEX = "sweep-index"
 _ser = TypeSerializer()
@@ -49,7 +51,28 @@ def is_session_item(item: Mapping[str, Any]) -> bool:
     return str(item.get("pk", {}).get("S", "")).startswith(SESSION_PREFIX)
 
 
+def _reason(value: Any) -> EndReason | None:
+    """An end reason as stored; one this version does not know reads as None (a newer
+    version's reason must not make a row unreadable)."""
+    if value is None:
+        return None
+    try:
+        return EndReason(value)
+    except ValueError:
+        logger.warning("unknown end reason in the registry", extra={"end_reason": str(value)[:64]})
+        return None
+
+
 def _to_session(raw: Mapping[str, Any]) -> Session:
+    """Decode a session row. Raises ``UnreadableRowError`` when it lacks a field the broker
+    needs or holds a value it cannot read (a status of a newer version, a damaged item)."""
+    try:
+        return _decode(raw)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise UnreadableRowError(str(raw.get("pk", {}).get("S", "?"))[:80], type(exc).__name__) from None
+
+
+def _decode(raw: Mapping[str, Any]) -> Session:
     v = {k: _de.deserialize(x) for k, x in raw.items()}
 
     def num(name: str) -> int | None:
@@ -67,9 +90,18 @@ def _to_session(raw: Mapping[str, Any]) -> Session:
         avaturn_session_id=v.get("avaturn_session_id"),
         token_sha256=v.get("token_sha256"),
         terminated_at=num("terminated_at"),
-        end_reason=EndReason(v["end_reason"]) if "end_reason" in v else None,
-        pending_end_reason=EndReason(v["pending_end_reason"]) if "pending_end_reason" in v else None,
+        end_reason=_reason(v.get("end_reason")),
+        pending_end_reason=_reason(v.get("pending_end_reason")),
     )
+
+
+class UnreadableRowError(DependencyUnavailableError):
+    """A registry row this version cannot decode (``key`` is its partition key)."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__("a session record cannot be read")
+        self.key = key
+        self.problem = problem
 
 
 def _condition_failed(exc: ClientError) -> bool:
@@ -99,9 +131,17 @@ class SessionStore:
                 raise
             raise DependencyUnavailableError("the session registry is unavailable") from exc
 
-    def _update_if(self, session_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
-        """One conditional update of a session row (``#s`` is ``status``); False if the condition
-        did not hold."""
+    def _update_if(
+        self,
+        session_id: str,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        done: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> bool:
+        """One conditional update of a session row (``#s`` is ``status``). False if the
+        condition did not hold, unless ``done(old item)`` says the row already holds what this
+        update writes (a retried write whose first attempt was applied)."""
         try:
             self._call(
                 "update_item",
@@ -111,10 +151,12 @@ class SessionStore:
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=_item(values),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if _condition_failed(exc):
-                return False
+                old: Mapping[str, Any] = exc.response.get("Item", {})  # type: ignore[assignment]
+                return done is not None and done(old)
             raise
         return True
 
@@ -122,7 +164,8 @@ class SessionStore:
         """Write all items or none. False when item ``must_hold``'s condition failed; any other
         failure (including the row's own condition in ``reserve``) is the registry's problem."""
         try:
-            self._call("transact_write_items", TransactItems=items)
+            # The token makes a retry after an ambiguous failure (a timeout) idempotent.
+            self._call("transact_write_items", TransactItems=items, ClientRequestToken=str(uuid.uuid4()))
         except ClientError as exc:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if len(reasons) > must_hold and reasons[must_hold] == "ConditionalCheckFailed":
@@ -150,7 +193,11 @@ class SessionStore:
             raise CapReachedError(f"at most {cap} active sessions per owner", retry_after)
 
     def activate(self, session: Session) -> bool:
-        """pending -> active, with what Avaturn returned; False if the row is no longer pending."""
+        """pending -> active, with what Avaturn returned; False if the row is no longer pending.
+
+        A row already active with this Avaturn session id counts as done (a retried write whose
+        first attempt was applied).
+        """
         return self._update_if(
             session.session_id,
             "SET #s = :active, avaturn_session_id = :aid, token_sha256 = :th, expires_at = :exp, due_at = :exp",
@@ -162,6 +209,10 @@ class SessionStore:
                 ":th": session.token_sha256,
                 ":exp": session.expires_at,
             },
+            done=lambda old: (
+                old.get("status", {}).get("S") == Status.ACTIVE.value
+                and old.get("avaturn_session_id", {}).get("S") == session.avaturn_session_id
+            ),
         )
 
     # -- read -----------------------------------------------------------------------------
@@ -173,7 +224,8 @@ class SessionStore:
         return _to_session(item) if item else None
 
     def due(self, status: Status, now: int, page_size: int = 100) -> Iterator[Session]:
-        """Open sessions of one status whose ``due_at`` has passed, oldest first (index query)."""
+        """Open sessions of one status whose ``due_at`` has passed, oldest first (index query).
+        Rows that cannot be decoded are logged, counted (``RegistryRowsSkipped``) and skipped."""
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": SWEEP_INDEX,
@@ -185,7 +237,12 @@ class SessionStore:
         while True:
             page = self._call("query", **kwargs)
             for raw in page.get("Items", []):
-                yield _to_session(raw)
+                try:
+                    yield _to_session(raw)
+                except UnreadableRowError as exc:
+                    # One bad row must not stop the sweep: log it, count it, go on.
+                    logger.error("unreadable session row skipped", extra={"key": exc.key, "problem": exc.problem})
+                    count("RegistryRowsSkipped")
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,19 +1,18 @@
 """Avaturn Live REST API: create and delete sessions (``POST /api/v1/sessions``,
 ``DELETE /api/v1/sessions/{id}``, ``Authorization: Bearer <key>``; see the Avaturn Live API
-reference). A create is never retried: it may have succeeded upstream (and be billed) even when
-we saw a timeout or a 5xx."""
+reference). A create is never retried after a timeout or an error status: it may have succeeded
+upstream (and be billed). A refused key (401/403) is re-read once and the call repeated."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 import httpx2
 from pydantic import BaseModel, ConfigDict, Field
 
-from broker.clients._http import parse, reject, send
-from broker.errors import UpstreamError, UpstreamGoneError
+from broker.clients._http import Credential, exchange, parse, reject
+from broker.errors import UpstreamGoneError
 from broker.timing import Deadline
 
 
@@ -26,16 +25,17 @@ class AvaturnSession(BaseModel):
     token: str = Field(min_length=1, max_length=8192)
 
 
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
 class AvaturnClient:
     """Adapter of the Avaturn Live REST API; raises ``broker.errors`` domain errors only."""
 
-    def __init__(self, http: httpx2.Client, base_url: str, api_key: Callable[[], str]) -> None:
+    def __init__(self, http: httpx2.Client, base_url: str, api_key: Credential) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
         self._api_key = api_key
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key()}"}
 
     def create_session(
         self,
@@ -50,7 +50,8 @@ class AvaturnClient:
         define it); ``max_duration`` and ``user_absent_timeout`` are seconds.
 
         Returns ``{session_id, token}``. Raises ``UpstreamTimeoutError`` (504) on a timeout,
-        ``UpstreamError`` (502) on any error status or off-contract body.
+        ``UpstreamUnavailableError`` (503) on 429/503, ``UpstreamError`` (502) on any other error
+        status or an off-contract body.
         """
         body: dict[str, Any] = {
             "conversation_engine": conversation_engine,
@@ -59,28 +60,40 @@ class AvaturnClient:
         }
         if avatar_id:
             body["avatar_id"] = avatar_id
-        headers = self._headers()
-        url = f"{self._base}/api/v1/sessions"
-        response = send(self._http, "avaturn", "POST", url, json=body, headers=headers, deadline=deadline)
+        response = exchange(
+            self._http,
+            "avaturn",
+            "POST",
+            f"{self._base}/api/v1/sessions",
+            credential=self._api_key,
+            authorize=_bearer,
+            deadline=deadline,
+            idempotent=False,
+            json=body,
+        )
         if response.status_code not in (200, 201):
             raise reject("avaturn", response, "create the session")
         return parse("avaturn", response, AvaturnSession)
 
     def delete_session(self, session_id: str, *, deadline: Deadline) -> None:
-        """End a session.
+        """End a session; any 2xx is success, whatever its body (the broker uses none of it).
 
         Raises ``UpstreamGoneError`` when Avaturn no longer knows it (404/410),
-        ``UpstreamTimeoutError`` on a timeout and ``UpstreamError`` on any other error status.
+        ``UpstreamTimeoutError`` on a timeout, ``UpstreamUnavailableError`` on 429/503 and
+        ``UpstreamError`` on any other error status. Safe to repeat, so transient failures are
+        retried within the deadline.
         """
-        headers = self._headers()
-        url = f"{self._base}/api/v1/sessions/{quote(session_id, safe='')}"
-        response = send(self._http, "avaturn", "DELETE", url, headers=headers, deadline=deadline)
+        response = exchange(
+            self._http,
+            "avaturn",
+            "DELETE",
+            f"{self._base}/api/v1/sessions/{quote(session_id, safe='')}",
+            credential=self._api_key,
+            authorize=_bearer,
+            deadline=deadline,
+            idempotent=True,
+        )
         if response.status_code in (404, 410):
             raise UpstreamGoneError("avaturn", "the session had already ended")
         if not response.is_success:
             raise reject("avaturn", response, "end the session")
-        if response.content.strip():  # documented as empty; anything else must at least be JSON
-            try:
-                response.json()
-            except ValueError:
-                raise UpstreamError("avaturn", "avaturn sent an unexpected response") from None

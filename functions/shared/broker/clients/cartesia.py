@@ -1,18 +1,14 @@
 """Cartesia access tokens for its voice agents (``POST /access-token`` with a
-``Cartesia-Version`` header; see Cartesia's API reference). Minting is safe to retry once."""
+``Cartesia-Version`` header; see Cartesia's API reference). Minting is safe to repeat, so
+transient failures are retried within the deadline."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import httpx2
 from pydantic import BaseModel, ConfigDict, Field
 
-from broker.clients._http import parse, reject, send
-from broker.errors import UpstreamError
+from broker.clients._http import Credential, exchange, parse, reject
 from broker.timing import Deadline
-
-RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
 
 
 class CartesiaToken(BaseModel):
@@ -26,39 +22,33 @@ class CartesiaToken(BaseModel):
 class CartesiaClient:
     """Adapter of Cartesia's access-token endpoint; raises ``broker.errors`` domain errors only."""
 
-    def __init__(self, http: httpx2.Client, base_url: str, version: str, api_key: Callable[[], str]) -> None:
+    def __init__(self, http: httpx2.Client, base_url: str, version: str, api_key: Credential) -> None:
         self._http = http
         self._url = f"{base_url.rstrip('/')}/access-token"
         self._version = version
         self._api_key = api_key
 
-    def mint_agent_token(self, *, expires_in: int, deadline: Deadline, share: float = 1.0, attempts: int = 2) -> str:
+    def _authorize(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}", "Cartesia-Version": self._version}
+
+    def mint_agent_token(self, *, expires_in: int, deadline: Deadline) -> str:
         """A token granting agent access for ``expires_in`` seconds (at most 3600).
 
-        Each attempt may use ``share`` of the deadline's time left. Raises
-        ``UpstreamTimeoutError`` / ``UpstreamError`` when the last attempt fails.
+        Raises ``UpstreamTimeoutError``, ``UpstreamUnavailableError`` (429/503 with no time to
+        wait) or ``UpstreamError`` when the last attempt fails, ``ConfigurationError`` when the
+        key is missing.
         """
-        headers = {"Authorization": f"Bearer {self._api_key()}", "Cartesia-Version": self._version}
-        body = {"grants": {"agent": True}, "expires_in": expires_in}
-        for attempt in range(1, attempts + 1):
-            try:
-                response = send(
-                    self._http,
-                    "cartesia",
-                    "POST",
-                    self._url,
-                    json=body,
-                    headers=headers,
-                    deadline=deadline,
-                    share=share,
-                )
-            except UpstreamError:
-                if attempt == attempts:
-                    raise
-                continue
-            if response.status_code in RETRYABLE and attempt < attempts:
-                continue
-            if response.status_code != 200:
-                raise reject("cartesia", response, "mint an access token")
-            return parse("cartesia", response, CartesiaToken).token
-        raise AssertionError("unreachable")  # pragma: no cover
+        response = exchange(
+            self._http,
+            "cartesia",
+            "POST",
+            self._url,
+            credential=self._api_key,
+            authorize=self._authorize,
+            deadline=deadline,
+            idempotent=True,
+            json={"grants": {"agent": True}, "expires_in": expires_in},
+        )
+        if response.status_code != 200:
+            raise reject("cartesia", response, "mint an access token")
+        return parse("cartesia", response, CartesiaToken).token

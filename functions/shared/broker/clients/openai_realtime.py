@@ -6,12 +6,20 @@ Only the create function imports this module: the openai SDK is the largest impo
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx2
 import openai
 
+from broker.clients._http import (
+    AUTH_STATUSES,
+    RETRYABLE_STATUSES,
+    Credential,
+    is_unavailable,
+    retry_after_seconds,
+    unavailable,
+    wait_to_retry,
+)
 from broker.errors import UpstreamError, UpstreamTimeoutError
 from broker.http import timeout_within
 from broker.observability import logger
@@ -19,43 +27,66 @@ from broker.timing import Deadline
 
 
 class OpenAIRealtimeClient:
-    """Adapter of OpenAI's client-secret endpoint; raises ``broker.errors`` domain errors only."""
+    """Adapter of OpenAI's client-secret endpoint; raises ``broker.errors`` domain errors only.
 
-    def __init__(self, http: httpx2.Client, base_url: str, api_key: Callable[[], str]) -> None:
-        # One retry: minting is safe to repeat. The SDK's defaults (10 min, 2 retries) do not fit
-        # API Gateway's 30 s, so every call also passes a timeout clipped to the deadline.
+    The SDK's own retries are off (its defaults, 2 retries honouring ``Retry-After`` up to two
+    minutes, do not fit API Gateway's 30 s): this adapter retries under the broker's policy
+    (``broker.clients._http``), every wait bounded by the deadline.
+    """
+
+    def __init__(self, http: httpx2.Client, base_url: str, api_key: Credential) -> None:
         self._api_key = api_key
         self._http = http
-        self._sdk = openai.OpenAI(api_key=api_key, base_url=base_url, http_client=http, max_retries=1)
+        self._sdk = openai.OpenAI(api_key=api_key, base_url=base_url, http_client=http, max_retries=0)
 
-    def mint_client_secret(
-        self, *, model: str, voice: str, instructions: str, ttl: int, deadline: Deadline, share: float = 1.0
-    ) -> str:
+    def mint_client_secret(self, *, model: str, voice: str, instructions: str, ttl: int, deadline: Deadline) -> str:
         """An ephemeral client secret (``ek_...``) for a realtime session of ``model`` that
         expires ``ttl`` seconds (10 to 7200) after creation.
 
         Raises ``ConfigurationError`` when the key is missing, ``UpstreamTimeoutError`` on a
-        timeout and ``UpstreamError`` on an error status or an off-contract answer.
+        timeout, ``UpstreamUnavailableError`` on a 429/503 with no time left to wait, and
+        ``UpstreamError`` on any other error status or an off-contract answer.
         """
-        self._api_key()  # fail fast (503) on a missing key, before any network call
         session: dict[str, Any] = {"type": "realtime", "model": model, "audio": {"output": {"voice": voice}}}
         if instructions:
             session["instructions"] = instructions
-        try:
-            secret = self._sdk.realtime.client_secrets.create(
-                expires_after={"anchor": "created_at", "seconds": ttl},
-                session=session,  # type: ignore[arg-type]
-                timeout=timeout_within(self._http, deadline, share),
-            )
-        except openai.APITimeoutError as exc:
-            logger.warning("upstream timed out", extra={"upstream": "openai"})
-            raise UpstreamTimeoutError("openai", "openai did not answer in time") from exc
-        except openai.APIStatusError as exc:
-            logger.warning("upstream refused", extra={"upstream": "openai", "status": exc.status_code})
-            raise UpstreamError("openai", f"openai refused to mint a client secret (HTTP {exc.status_code})") from None
-        except (openai.OpenAIError, ValueError) as exc:
-            logger.warning("upstream failed", extra={"upstream": "openai", "error": type(exc).__name__})
-            raise UpstreamError("openai", "openai sent an unexpected response") from None
+        refreshed = False
+        attempt = 1
+        with deadline.applies():
+            while True:
+                key = self._api_key()  # fails fast (503) on a missing key, before any network call
+                try:
+                    secret = self._sdk.realtime.client_secrets.create(
+                        expires_after={"anchor": "created_at", "seconds": ttl},
+                        session=session,  # type: ignore[arg-type]
+                        timeout=timeout_within(self._http, deadline),
+                    )
+                except openai.APIStatusError as exc:
+                    status = exc.status_code
+                    if status in AUTH_STATUSES and not refreshed:
+                        refreshed = True
+                        if self._api_key.refresh(key):
+                            continue
+                    wait = retry_after_seconds(exc.response)
+                    if status in RETRYABLE_STATUSES and wait_to_retry(attempt, wait):
+                        attempt += 1
+                        continue
+                    if is_unavailable(status, wait):
+                        raise unavailable("openai", status, wait) from None
+                    logger.warning("upstream refused", extra={"upstream": "openai", "status": status})
+                    raise UpstreamError("openai", "openai refused to mint a client secret") from None
+                except openai.APIConnectionError as exc:  # APITimeoutError included
+                    if wait_to_retry(attempt, None):
+                        attempt += 1
+                        continue
+                    logger.warning("upstream failed", extra={"upstream": "openai", "error": type(exc).__name__})
+                    if isinstance(exc, openai.APITimeoutError):
+                        raise UpstreamTimeoutError("openai", "openai did not answer in time") from exc
+                    raise UpstreamError("openai", "could not talk to openai") from exc
+                except (openai.OpenAIError, ValueError) as exc:
+                    logger.warning("upstream failed", extra={"upstream": "openai", "error": type(exc).__name__})
+                    raise UpstreamError("openai", "openai sent an unexpected response") from None
+                break
         value = getattr(secret, "value", None)
         if not isinstance(value, str) or not value:
             logger.warning("upstream answered off contract", extra={"upstream": "openai"})

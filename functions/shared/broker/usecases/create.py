@@ -39,6 +39,12 @@ from broker.replay import SealedTokenSerializer
 from broker.store import SessionStore
 from broker.timing import Clock, Deadline
 
+MINT_SHARE = 0.4
+"""Share of the time left that minting the engine credential may use, retries included."""
+RECORD_RESERVE = 3.0
+"""Seconds kept back from the Avaturn create for recording its answer (or undoing it): once
+Avaturn has created a session, the registry write must never be the step that runs out of time."""
+
 EngineMinter = Callable[[EngineName, Deadline], dict[str, Any]]
 """Mints an engine's credential and returns Avaturn's ``conversation_engine`` object
 (``broker.engines.EngineMinters``)."""
@@ -70,6 +76,12 @@ class SessionCreator:
         ``IdempotencyInProgressError``, ``ReplayUnavailableError``, ``UpstreamError``,
         ``UpstreamTimeoutError``, ``ConfigurationError`` and ``DependencyUnavailableError``.
         """
+        with deadline.applies():
+            return self._create_once(caller, request, deadline, idempotency_key)
+
+    def _create_once(
+        self, caller: Caller, request: CreateSessionRequest, deadline: Deadline, idempotency_key: str | None
+    ) -> CreatedSession:
         engine, avatar_id = self._resolve(request)
         if idempotency_key is None:
             return self._create(caller.owner, engine, avatar_id, deadline)
@@ -90,7 +102,11 @@ class SessionCreator:
             output_serializer=SealedTokenSerializer(self.replay_secret, caller.owner, idempotency_key),
         )
         def create_once(payload: dict[str, Any]) -> CreatedSession:
-            return self._create(caller.owner, engine, avatar_id, deadline)
+            created = self._create(caller.owner, engine, avatar_id, deadline)
+            produced.append(created)
+            return created
+
+        produced: list[CreatedSession] = []
 
         payload = {"owner": caller.owner, "key": idempotency_key, "request": [engine, avatar_id]}
         try:
@@ -100,6 +116,11 @@ class SessionCreator:
         except IdempotencyAlreadyInProgressError:
             raise IdempotencyInProgressError("a request with this Idempotency-Key is in progress") from None
         except IdempotencyPersistenceLayerError as exc:
+            if produced:
+                # The session exists and holds a slot: its caller gets it, whatever the record.
+                count("IdempotencyRecordFailures")
+                logger.error("the idempotency record of a created session could not be saved")
+                return produced[0]
             raise DependencyUnavailableError("the session registry is unavailable") from exc
         return result
 
@@ -136,13 +157,13 @@ class SessionCreator:
             count("CapRejections")
             raise
         try:
-            conversation_engine = self.mint(engine, deadline)
+            conversation_engine = self.mint(engine, deadline.portion(MINT_SHARE))
             upstream = self.avaturn.create_session(
                 conversation_engine=conversation_engine,
                 avatar_id=avatar_id,
                 max_duration=s.session_max_duration,
                 user_absent_timeout=s.user_absent_timeout,
-                deadline=deadline,
+                deadline=deadline.less(RECORD_RESERVE),
             )
         except BaseException:
             self._release(session)
@@ -177,7 +198,7 @@ class SessionCreator:
     def _release(self, session: Session) -> None:
         """Give the slot back; if even that fails, the sweep finds the pending row later."""
         try:
-            self.store.finish(session, status=Status.FAILED, reason=EndReason.CREATE_FAILED, now=int(self.clock()))
+            self.store.finish(session, status=Status.FAILED, reason=EndReason.COMPENSATION, now=int(self.clock()))
         except BrokerError:
             logger.exception("releasing a pending session failed", extra={"session_id": session.session_id})
 

@@ -7,14 +7,13 @@ so the claim (a conditional update that makes the caller the only one acting on 
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import time
 from dataclasses import dataclass
 
 from broker.clients.avaturn import AvaturnClient
 from broker.config import Settings
-from broker.errors import UpstreamGoneError
+from broker.errors import UpstreamError, UpstreamGoneError
 from broker.models import EndReason, Session, Status
 from broker.observability import count, logger
 from broker.store import SessionStore
@@ -53,14 +52,31 @@ class SessionEnder:
 
     def end(self, claimed: Session, deadline: Deadline) -> bool:
         """Finish a session this caller has claimed (status ``terminating``); True if this call
-        finished it. Errors as in ``claim_and_end``."""
-        status, reason = Status.TERMINATED, claimed.pending_end_reason or EndReason.CLIENT_REQUEST
+        finished it. Errors as in ``claim_and_end``.
+
+        A session whose ``expires_at`` plus the grace period has passed is finished even when
+        Avaturn cannot confirm the DELETE (end reason ``stale``): Avaturn ends it by itself at
+        ``max_duration``, and the owner's slot must not be held forever.
+        """
+        reason = claimed.pending_end_reason or EndReason.OWNER
+        status = Status.TERMINATED
         if claimed.avaturn_session_id is None:  # never reached Avaturn: nothing to end upstream
-            status, reason = Status.FAILED, EndReason.ORPHANED
+            status, reason = Status.FAILED, EndReason.COMPENSATION
         else:
-            # Gone already (ended by itself, or by an earlier attempt that timed out): that is done too.
-            with contextlib.suppress(UpstreamGoneError):
+            try:
                 self.avaturn.delete_session(claimed.avaturn_session_id, deadline=deadline)
+            except UpstreamGoneError:
+                # Ended already (by itself, or by an earlier attempt that timed out): done too.
+                reason = reason if reason.stands_when_gone else EndReason.UPSTREAM_GONE
+            except UpstreamError:
+                if self.clock() < claimed.expires_at + self.settings.cleanup_grace_seconds:
+                    raise
+                reason = EndReason.STALE
+                count("SessionsEndedUnconfirmed")
+                logger.warning(
+                    "Avaturn did not confirm the end of a session past max_duration; finished anyway",
+                    extra={"session_id": claimed.session_id},
+                )
         finished = self.store.finish(claimed, status=status, reason=reason, now=int(self.clock()))
         if finished:
             count("SessionsTerminated")

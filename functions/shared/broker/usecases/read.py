@@ -9,9 +9,16 @@ from broker.config import Settings
 from broker.errors import SessionNotFoundError
 from broker.models import Caller, Session, SessionView
 from broker.store import SessionStore
+from broker.timing import Deadline
 
-SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-"""The broker's session ids: lowercase UUID version 4 (RFC 9562, section 5.4)."""
+SESSION_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}")
+"""The broker's session ids: UUID version 4 (RFC 9562, section 5.4) in the standard hyphenated
+form, whose hex digits are case-insensitive on input (section 4)."""
+
+
+def canonical_session_id(value: str) -> str | None:
+    """``value`` as the broker stores session ids (lowercase), or None if it is not one."""
+    return value.lower() if SESSION_ID.fullmatch(value) else None
 
 
 @dataclass
@@ -21,13 +28,14 @@ class SessionReader:
     settings: Settings
     store: SessionStore
 
-    def get(self, caller: Caller, session_id: str) -> SessionView:
-        """The public view of the caller's session.
+    def get(self, caller: Caller, session_id: str, deadline: Deadline) -> SessionView:
+        """The public view of the caller's session, read within ``deadline``.
 
         Raises ``SessionNotFoundError`` when it does not exist or is not the caller's, and
         ``DependencyUnavailableError`` when the registry fails.
         """
-        return SessionView.of(owned_session(self.store, caller, session_id, jwt_mode=self.settings.jwt_mode))
+        with deadline.applies():
+            return SessionView.of(owned_session(self.store, caller, session_id, jwt_mode=self.settings.jwt_mode))
 
 
 def owned_session(store: SessionStore, caller: Caller, session_id: str, *, jwt_mode: bool) -> Session:
@@ -36,7 +44,8 @@ def owned_session(store: SessionStore, caller: Caller, session_id: str, *, jwt_m
     Raises ``SessionNotFoundError`` otherwise, with no hint whether the session exists, and
     without a registry read for an id that cannot be one of ours.
     """
-    session = store.get(session_id) if SESSION_ID.match(session_id) else None
+    canonical = canonical_session_id(session_id)
+    session = store.get(canonical) if canonical else None
     if session is None or not session.owned_by(caller, jwt_mode=jwt_mode):
         raise SessionNotFoundError("no such session")
     return session

@@ -22,7 +22,11 @@ from broker.timing import Clock, Deadline
 from broker.usecases.ending import EndOutcome, SessionEnder
 
 Outcome = Literal["terminated", "failed", "skipped"]
-_REASON = {Status.ACTIVE: EndReason.EXPIRED, Status.PENDING: EndReason.ORPHANED, Status.TERMINATING: EndReason.ORPHANED}
+_REASON = {
+    Status.ACTIVE: EndReason.EXPIRED,  # past expires_at
+    Status.PENDING: EndReason.COMPENSATION,  # a create cut off part-way
+    Status.TERMINATING: EndReason.STALE,  # an end cut off part-way (its own reason is kept if set)
+}
 
 
 @dataclass
@@ -46,7 +50,7 @@ class Sweeper:
         reserve = self.settings.upstream_connect_timeout + self.settings.upstream_read_timeout + 2
         workers = self.settings.cleanup_concurrency
         in_flight: set[Future[Outcome]] = set()
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
+        with deadline.applies(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
             for session in self._due(int(self.clock())):
                 if deadline.remaining() < reserve:
                     logger.warning("time budget spent; the rest waits for the next run")
@@ -69,7 +73,8 @@ class Sweeper:
 
     def _sweep_one(self, session: Session, deadline: Deadline) -> Outcome:
         try:
-            outcome = self.ender.claim_and_end(session, _REASON[session.status], deadline)
+            with deadline.applies():  # this worker thread's own context
+                outcome = self.ender.claim_and_end(session, _REASON[session.status], deadline)
         except UpstreamError as exc:
             count_upstream_failure(exc.upstream)
             return "failed"

@@ -28,13 +28,17 @@ class SessionTerminator:
         ``SessionConflictError`` while the session is still being created, and the errors of
         ``SessionEnder.claim_and_end``.
         """
+        with deadline.applies():
+            self._terminate(caller, session_id, deadline)
+
+    def _terminate(self, caller: Caller, session_id: str, deadline: Deadline) -> None:
         session: Session | None = owned_session(self.store, caller, session_id, jwt_mode=self.settings.jwt_mode)
         for _ in range(2):
             if session is None or not session.status.is_open:
                 return
             if session.status is Status.PENDING:
                 raise SessionConflictError("the session is still being created; try again in a moment")
-            if self.ender.claim_and_end(session, EndReason.CLIENT_REQUEST, deadline) is EndOutcome.ENDED:
+            if self.ender.claim_and_end(session, EndReason.OWNER, deadline) is EndOutcome.ENDED:
                 return
-            session = self.store.get(session_id)  # another caller moved it: look again
+            session = self.store.get(session.session_id)  # another caller moved it: look again
         # Still contended: someone else holds the claim, and the sweep retries if they fail.
