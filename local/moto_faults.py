@@ -162,7 +162,7 @@ def main(argv: list[str]) -> None:
     def serve_with_faults(host: str, port: int, app: WsgiApp, **options: Any) -> None:
         serve(host, port, DynamoDBFaults(app), **options)
 
-    moto.server.run_simple = serve_with_faults  # type: ignore[attr-defined]
+    moto.server.run_simple = serve_with_faults  # type: ignore[attr-defined,assignment]
     moto.server.main(argv)
 
 
