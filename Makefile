@@ -26,6 +26,12 @@ $(VENV)/.installed: requirements-dev.txt requirements.txt
 	@.venv-sam/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
 	@touch $@
 
+.venv-checkov/.installed: requirements-checkov.txt
+	@echo "==> checkov into .venv-checkov (its pins conflict with the dev tools'; about 30 s)"
+	@test -x .venv-checkov/bin/python || python3 -m venv .venv-checkov
+	@.venv-checkov/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $@
+
 web/node_modules/.installed: web/package.json web/package-lock.json
 	@echo "==> npm ci in web/: Vite, the Avaturn web SDK, playwright-core (about 15 s)"
 	@cd web && npm ci --no-audit --no-fund --loglevel=error
@@ -54,13 +60,16 @@ status: ## what is running
 build: setup ## sam build (the same artifacts `sam deploy` ships)
 	@AWS_DEFAULT_REGION=us-east-1 $(SAM) build
 
-lint: setup ## ruff, mypy, interrogate, import-linter, sam validate --lint, cfn-lint of the transformed template
+lint: setup .venv-checkov/.installed ## ruff, mypy, interrogate, import-linter, bandit, sam validate --lint, cfn-lint of the transformed template, checkov
 	@echo "==> ruff"; $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 	@echo "==> mypy"; $(VENV)/bin/mypy $(SRC)
 	@echo "==> interrogate (every public name in broker/ has a docstring)"; $(VENV)/bin/interrogate functions/shared/broker
 	@echo "==> import-linter (layering contracts in pyproject.toml)"; PYTHONPATH=functions/shared $(VENV)/bin/lint-imports --no-cache
 	@echo "==> sam validate --lint"; $(SAM) validate --lint
 	@echo "==> cfn-lint of the SAM-transformed template"; .venv-sam/bin/python scripts/lint-template.py
+	@echo "==> bandit (skips explained in bandit.yaml)"; $(VENV)/bin/bandit -q -c bandit.yaml -r functions local scripts benchmarks
+	@echo "==> checkov (skips explained in template.yaml)"; .venv-checkov/bin/checkov -f template.yaml \
+		--framework cloudformation --compact --quiet --skip-download
 
 unit: setup ## unit tier (handlers in-process, moto, fake upstreams, no network) and the simulator's tests
 	@$(PY) -m pytest tests/unit tests/simulator -q

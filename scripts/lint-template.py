@@ -12,7 +12,8 @@ the *generated* Lambda/IAM/API Gateway resources goes unnoticed until deploy tim
   3. lints each transformed CloudFormation template with cfn-lint.
 
 Parameter sets: by default the template's defaults plus variants that switch on the conditional
-branches (JWT authorizer, existing secret, alarm topic); `-p Name=Value ...` lints just that one.
+branches (JWT authorizer, existing and engine secrets, alarm topic, KMS key, no reserved
+concurrency); `-p Name=Value ...` lints just that one.
 Exit status: 0 clean; 1 a cfn-lint error or warning (informational matches are printed only) or
 a transform error; 2 bad usage.
 
@@ -45,15 +46,15 @@ if (
     os.execv(str(SAM_VENV_PYTHON), [str(SAM_VENV_PYTHON), __file__, *sys.argv[1:]])  # noqa: S606 - fixed path
 
 sys.path.insert(0, str(REPO))  # for local.template, the project's one template loader
-# cfn-lint and samtranslator ship no type information (and only the SAM CLI's venv has samtranslator)
+# cfn-lint and samtranslator ship no type information
 try:
     import boto3
     import yaml
     from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
-    from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics  # type: ignore[import-not-found]
-    from samtranslator.parser.parser import Parser  # type: ignore[import-not-found]
-    from samtranslator.public.exceptions import InvalidDocumentException  # type: ignore[import-not-found]
-    from samtranslator.translator.translator import Translator  # type: ignore[import-not-found]
+    from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics  # type: ignore[import-untyped]
+    from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
+    from samtranslator.public.exceptions import InvalidDocumentException  # type: ignore[import-untyped]
+    from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
 
     from local.template import load_template
 except ImportError as exc:  # pragma: no cover
@@ -62,7 +63,7 @@ except ImportError as exc:  # pragma: no cover
 # Variants that exercise every Condition of the template (name -> parameter overrides).
 VARIANTS: dict[str, dict[str, str]] = {
     "defaults": {},
-    "jwt+existing-secret+alarm-topic": {
+    "every-option": {  # JWT, existing + engine secrets, alarm topic, KMS key, create unreserved
         "JwtIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example",
         "JwtAudience": "example-client-id",
         "ExistingSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:broker-keys-AbCdEf",
@@ -71,6 +72,9 @@ VARIANTS: dict[str, dict[str, str]] = {
         "AllowedEngines": "openai-realtime,cartesia,external",
         "CartesiaAgentId": "agent_example",
         "ExternalEngineUrl": "wss://engine.example.com/ws",
+        "EngineSecretId": "arn:aws:secretsmanager:us-east-1:123456789012:secret:engine-keys-GhIjKl",
+        "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/0f0e0d0c-0b0a-0908-0706-050403020100",
+        "CreateSessionReservedConcurrency": "0",
     },
 }
 

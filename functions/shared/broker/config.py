@@ -28,6 +28,9 @@ class Settings(BaseSettings):
 
     sessions_table_name: str = Field(min_length=3)
     broker_secret_id: str = Field(min_length=1)
+    engine_secret_id: str = ""
+    """Secret holding the engine keys (``openai_api_key``, ``cartesia_api_key``), which only the create
+    function may read; empty, or the same as ``broker_secret_id``: the broker secret holds every key."""
     secret_cache_seconds: int = Field(300, ge=0, le=3600)
 
     avaturn_api_url: str = "https://api.avaturn.live"

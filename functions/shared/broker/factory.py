@@ -84,9 +84,10 @@ class Components:
 
     @cached_property
     def keys(self) -> KeyStore:
-        """The API keys, from the broker secret (cached ``secret_cache_seconds``)."""
+        """The API keys, from the broker secret and the engine secret if one is set (cached
+        ``secret_cache_seconds``)."""
         s = self.settings
-        return KeyStore(s.broker_secret_id, s.secret_cache_seconds, self.secretsmanager)
+        return KeyStore(s.broker_secret_id, s.secret_cache_seconds, self.secretsmanager, s.engine_secret_id)
 
     @cached_property
     def store(self) -> SessionStore:

@@ -1,7 +1,9 @@
-"""API keys from the one Secrets Manager secret, cached per container with Powertools parameters.
+"""API keys from Secrets Manager, cached per container with Powertools parameters.
 
 Secret format: ``{"avaturn_api_key": "...", "openai_api_key": "...", "cartesia_api_key": "..."}``.
-A key that is absent or empty is "not configured" (503). Values never reach a log line.
+With an engine secret (``ENGINE_SECRET_ID``) the engine keys live there instead and the broker
+secret needs only ``avaturn_api_key``. A key that is absent or empty is "not configured" (503).
+Values never reach a log line.
 """
 
 from __future__ import annotations
@@ -18,14 +20,21 @@ from broker.errors import ConfigurationError, DependencyUnavailableError
 from broker.observability import logger
 
 KeyName = Literal["avaturn", "openai", "cartesia"]
+ENGINE_KEYS: frozenset[KeyName] = frozenset({"openai", "cartesia"})
+"""The keys read from the engine secret when one is configured."""
 
 
 class KeyStore:
-    """The API keys of the broker secret, read with Powertools parameters and cached for
-    ``max_age`` seconds. ``client`` is a boto3 Secrets Manager client."""
+    """The upstream API keys, read with Powertools parameters and cached for ``max_age`` seconds.
 
-    def __init__(self, secret_id: str, max_age: int, client: Any) -> None:
+    The Avaturn key comes from the broker secret ``secret_id``; the engine keys (``ENGINE_KEYS``)
+    from ``engine_secret_id`` when it is set (not empty), else from the broker secret too. ``client`` is a
+    boto3 Secrets Manager client.
+    """
+
+    def __init__(self, secret_id: str, max_age: int, client: Any, engine_secret_id: str | None = None) -> None:
         self._secret_id = secret_id
+        self._engine_secret_id = engine_secret_id or secret_id
         self._max_age = max_age
         self._provider = SecretsProvider(boto3_client=client)
         # One reader at a time: the cleanup's threads all start with an empty cache, and without
@@ -33,13 +42,16 @@ class KeyStore:
         self._lock = threading.Lock()
 
     def key(self, name: KeyName) -> str:
-        """The ``<name>_api_key`` field of the secret, stripped.
+        """The ``<name>_api_key`` field of its secret, stripped.
 
         Raises ``ConfigurationError`` (503) when the key is absent or empty, or the secret does
         not exist or is not a JSON object; ``DependencyUnavailableError`` (503) when Secrets
         Manager cannot be read.
         """
-        value = self._secret().get(f"{name}_api_key")
+        if name in ENGINE_KEYS and self._engine_secret_id != self._secret_id:
+            value = self._secret(self._engine_secret_id, "engine").get(f"{name}_api_key")
+        else:
+            value = self._secret(self._secret_id, "broker").get(f"{name}_api_key")
         if not isinstance(value, str) or not value.strip():
             raise ConfigurationError(f"the {name} API key is not configured")
         return value.strip()
@@ -48,19 +60,19 @@ class KeyStore:
         """A zero-argument callable for adapters, so a rotated secret is picked up after max_age."""
         return lambda: self.key(name)
 
-    def _secret(self) -> dict[str, Any]:
+    def _secret(self, secret_id: str, role: str) -> dict[str, Any]:
         try:
             with self._lock:
-                data = self._provider.get(self._secret_id, transform="json", max_age=self._max_age)
+                data = self._provider.get(secret_id, transform="json", max_age=self._max_age)
         except TransformParameterError:
-            raise ConfigurationError("the broker secret is not a JSON object") from None
+            raise ConfigurationError(f"the {role} secret is not a JSON object") from None
         except GetParameterError as exc:
             cause = exc.__cause__ or exc.__context__  # Powertools re-raises without "from"
             code = cause.response["Error"]["Code"] if isinstance(cause, ClientError) else None
-            logger.warning("secret unavailable", extra={"error": code or type(cause).__name__})
+            logger.warning("secret unavailable", extra={"secret": role, "error": code or type(cause).__name__})
             if code == "ResourceNotFoundException":
-                raise ConfigurationError("the broker secret does not exist") from None
+                raise ConfigurationError(f"the {role} secret does not exist") from None
             raise DependencyUnavailableError("the API keys cannot be read right now") from None
         if not isinstance(data, dict):
-            raise ConfigurationError("the broker secret is not a JSON object")
+            raise ConfigurationError(f"the {role} secret is not a JSON object")
         return data
