@@ -9,7 +9,6 @@ Values never reach a log line.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -39,7 +38,7 @@ class KeyStore:
         self._provider = SecretsProvider(boto3_client=client)
         # One reader at a time: the cleanup's threads all start with an empty cache, and without
         # this each of them would call GetSecretValue (the benchmark saw up to 10 in one sweep).
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def key(self, name: KeyName) -> str:
         """The ``<name>_api_key`` field of its secret, stripped.
@@ -48,22 +47,36 @@ class KeyStore:
         not exist or is not a JSON object; ``DependencyUnavailableError`` (503) when Secrets
         Manager cannot be read.
         """
-        if name in ENGINE_KEYS and self._engine_secret_id != self._secret_id:
-            value = self._secret(self._engine_secret_id, "engine").get(f"{name}_api_key")
-        else:
-            value = self._secret(self._secret_id, "broker").get(f"{name}_api_key")
+        value = self._secret(*self._source(name)).get(f"{name}_api_key")
         if not isinstance(value, str) or not value.strip():
             raise ConfigurationError(f"the {name} API key is not configured")
         return value.strip()
 
-    def getter(self, name: KeyName) -> Callable[[], str]:
-        """A zero-argument callable for adapters, so a rotated secret is picked up after max_age."""
-        return lambda: self.key(name)
+    def refresh(self, name: KeyName, stale: str) -> bool:
+        """Re-read the secret holding ``name``, bypassing the cache, unless the key already
+        differs from ``stale`` (another caller refreshed it). True if the key changed.
 
-    def _secret(self, secret_id: str, role: str) -> dict[str, Any]:
+        Raises as ``key``.
+        """
+        with self._lock:
+            if self.key(name) == stale:
+                self._secret(*self._source(name), force=True)
+        return self.key(name) != stale
+
+    def getter(self, name: KeyName) -> ApiKey:
+        """The key ``name`` as a callable for adapters (a rotated secret is picked up after
+        ``max_age``, or at once through ``ApiKey.refresh`` when an upstream refuses the key)."""
+        return ApiKey(self, name)
+
+    def _source(self, name: KeyName) -> tuple[str, str]:
+        if name in ENGINE_KEYS and self._engine_secret_id != self._secret_id:
+            return self._engine_secret_id, "engine"
+        return self._secret_id, "broker"
+
+    def _secret(self, secret_id: str, role: str, *, force: bool = False) -> dict[str, Any]:
         try:
             with self._lock:
-                data = self._provider.get(secret_id, transform="json", max_age=self._max_age)
+                data = self._provider.get(secret_id, transform="json", max_age=self._max_age, force_fetch=force)
         except TransformParameterError:
             raise ConfigurationError(f"the {role} secret is not a JSON object") from None
         except GetParameterError as exc:
@@ -76,3 +89,20 @@ class KeyStore:
         if not isinstance(data, dict):
             raise ConfigurationError(f"the {role} secret is not a JSON object")
         return data
+
+
+class ApiKey:
+    """One API key of a ``KeyStore``: call it for the current value; ``refresh(stale)`` re-reads
+    its secret once when an upstream refused ``stale`` (the secret may have been rotated)."""
+
+    def __init__(self, store: KeyStore, name: KeyName) -> None:
+        self._store = store
+        self._name: KeyName = name
+
+    def __call__(self) -> str:
+        """The key. Raises ``ConfigurationError`` / ``DependencyUnavailableError`` (503)."""
+        return self._store.key(self._name)
+
+    def refresh(self, stale: str) -> bool:
+        """True if, after re-reading the secret, the key differs from ``stale``."""
+        return self._store.refresh(self._name, stale)
