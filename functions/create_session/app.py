@@ -25,10 +25,10 @@ app = build_app()
 def create_session(creator: Annotated[SessionCreator, Depends(factory.creator)]) -> Response[str]:
     event = app.current_event
     created = creator.create(
-        caller_of(event, jwt_mode=creator.settings.jwt_mode),
+        caller_of(event, creator.settings),
         parse_create_request(event),
         deadline_of(app.lambda_context),
-        idempotency_key_of(event),
+        idempotency_key_of(event, creator.settings),
     )
     return json_response(201, created.model_dump())
 

@@ -21,7 +21,7 @@ app = build_app()
 def terminate_session(
     session_id: str, terminator: Annotated[SessionTerminator, Depends(factory.terminator)]
 ) -> Response[str]:
-    caller = caller_of(app.current_event, jwt_mode=terminator.settings.jwt_mode)
+    caller = caller_of(app.current_event, terminator.settings)
     terminator.terminate(caller, session_id, deadline_of(app.lambda_context))
     return no_content()
 

@@ -105,7 +105,7 @@ def test_fifty_parallel_creates_with_cap_two(local: Local, round_: int) -> None:
 
 
 def test_twenty_parallel_replays_of_one_key(local: Local) -> None:
-    key = {"idempotency-key": "replay-me"}
+    key = {"idempotency-key": "6a2f1c3e-9b4d-4e7a-8c5f-1d2e3f4a5b6c"}
     with ThreadPoolExecutor(max_workers=20) as pool:
         responses = list(pool.map(lambda _: local.create({"engine": "cartesia"}, headers=key), range(20)))
     bodies = {r.text for r in responses if r.status_code == 201}

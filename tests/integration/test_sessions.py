@@ -71,12 +71,13 @@ def test_concurrent_creates_respect_the_cap(local: Local) -> None:
 
 
 def test_idempotent_replay(local: Local) -> None:
-    first = local.create({"engine": "cartesia"}, headers={"idempotency-key": "order-42"})
-    again = local.create({"engine": "cartesia"}, headers={"idempotency-key": "order-42"})
+    key = {"idempotency-key": "d1f0a6b2-7c3e-4f59-a8b4-2e6c9d0f1a37"}  # anonymous mode: a UUIDv4
+    first = local.create({"engine": "cartesia"}, headers=key)
+    again = local.create({"engine": "cartesia"}, headers=key)
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
     assert len(local.requests_to("avaturn.create")) == 1
-    problem(local.create({"engine": "external"}, headers={"idempotency-key": "order-42"}), 422)
+    problem(local.create({"engine": "external"}, headers=key), 422)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -9,6 +10,9 @@ import pytest
 from broker.errors import DependencyUnavailableError
 from tests.unit.fakes import FakeUpstreams
 from tests.unit.support import Api, body_of
+
+# Idempotency keys as anonymous mode requires them: UUIDv4s (at least 122 random bits)
+KEY_1, KEY_2, KEY_3, KEY_4, SHARED_KEY = (str(uuid.uuid4()) for _ in range(5))
 
 
 class TestCap:
@@ -42,22 +46,22 @@ class TestCap:
 
 class TestIdempotency:
     def test_replay_returns_the_same_response_and_creates_one_upstream_session(self, api: Api) -> None:
-        first = api.create({"engine": "cartesia"}, headers={"idempotency-key": "k-1"})
-        second = api.create({"engine": "cartesia"}, headers={"idempotency-key": "k-1"})
+        first = api.create({"engine": "cartesia"}, headers={"idempotency-key": KEY_1})
+        second = api.create({"engine": "cartesia"}, headers={"idempotency-key": KEY_1})
         assert first["statusCode"] == second["statusCode"] == 201
         assert first["body"] == second["body"]  # byte for byte
         assert len(api.broker.upstreams.seen("avaturn.create")) == 1
         assert api.broker.active_count("ip:198.51.100.7") == 1
 
     def test_same_key_different_body_is_422(self, api: Api) -> None:
-        api.create({"engine": "cartesia"}, headers={"idempotency-key": "k-2"})
-        response = api.create({"engine": "external"}, headers={"idempotency-key": "k-2"})
+        api.create({"engine": "cartesia"}, headers={"idempotency-key": KEY_2})
+        response = api.create({"engine": "external"}, headers={"idempotency-key": KEY_2})
         assert response["statusCode"] == 422
         assert "Idempotency-Key" in body_of(response)["title"]
 
     def test_same_key_from_another_owner_is_independent(self, api: Api) -> None:
-        a = body_of(api.create(None, headers={"idempotency-key": "shared"}, source_ip="203.0.113.1"))
-        b = body_of(api.create(None, headers={"idempotency-key": "shared"}, source_ip="203.0.113.2"))
+        a = body_of(api.create(None, headers={"idempotency-key": SHARED_KEY}, source_ip="203.0.113.1"))
+        b = body_of(api.create(None, headers={"idempotency-key": SHARED_KEY}, source_ip="203.0.113.2"))
         assert a["session_id"] != b["session_id"]
 
     def test_a_duplicate_in_flight_is_409(self, make_broker, handlers) -> None:
@@ -70,20 +74,20 @@ class TestIdempotency:
 
         def slow(request):
             if request.method == "POST" and "/api/v1/sessions" in str(request.url):
-                results.append(api.create(None, headers={"idempotency-key": "k-3"}))  # the duplicate
+                results.append(api.create(None, headers={"idempotency-key": KEY_3}))  # the duplicate
             return inner(request)
 
         upstreams.handle = slow  # type: ignore[method-assign]
-        first = api.create(None, headers={"idempotency-key": "k-3"})
+        first = api.create(None, headers={"idempotency-key": KEY_3})
         assert first["statusCode"] == 201
         assert results[0]["statusCode"] == 409
 
     def test_a_failed_attempt_is_not_cached(self, make_broker, handlers) -> None:
         upstreams = FakeUpstreams(fail={"avaturn.create": 500})
         api = Api(make_broker(upstreams), handlers)
-        assert api.create(None, headers={"idempotency-key": "k-4"})["statusCode"] == 502
+        assert api.create(None, headers={"idempotency-key": KEY_4})["statusCode"] == 502
         upstreams.fail.clear()
-        assert api.create(None, headers={"idempotency-key": "k-4"})["statusCode"] == 201
+        assert api.create(None, headers={"idempotency-key": KEY_4})["statusCode"] == 201
 
 
 class TestCompensation:

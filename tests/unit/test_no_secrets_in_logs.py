@@ -5,9 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import uuid
 
 from tests.unit.fakes import KEYS
 from tests.unit.support import Api, body_of
+
+KEY = str(uuid.uuid4())
 
 
 def test_no_key_secret_or_token_in_any_log_line(api: Api, capsys, caplog) -> None:
@@ -16,10 +19,9 @@ def test_no_key_secret_or_token_in_any_log_line(api: Api, capsys, caplog) -> Non
     upstreams = api.broker.upstreams
     # Given every kind of flow: success per engine, replay, failures, terminate, sweep
     for engine in ("openai-realtime", "cartesia", "external"):
-        response = api.create(
-            {"engine": engine}, headers={"idempotency-key": engine}, source_ip=f"10.0.0.{len(engine)}"
-        )
-        api.create({"engine": engine}, headers={"idempotency-key": engine}, source_ip=f"10.0.0.{len(engine)}")
+        key = {"idempotency-key": str(uuid.uuid4())}
+        response = api.create({"engine": engine}, headers=key, source_ip=f"10.0.0.{len(engine)}")
+        api.create({"engine": engine}, headers=key, source_ip=f"10.0.0.{len(engine)}")
         created = body_of(response)
         bodies.append(api.get(created["session_id"], created["token"])["body"])
         upstreams.fail["avaturn.delete"] = 500
@@ -45,8 +47,8 @@ def test_no_key_secret_or_token_in_any_log_line(api: Api, capsys, caplog) -> Non
 
 
 def test_the_token_is_only_in_the_201_body(api: Api) -> None:
-    response = api.create(None, headers={"idempotency-key": "k"})
-    replay = api.create(None, headers={"idempotency-key": "k"})
+    response = api.create(None, headers={"idempotency-key": KEY})
+    replay = api.create(None, headers={"idempotency-key": KEY})
     token = body_of(response)["token"]
     assert body_of(replay)["token"] == token
     assert token not in json.dumps(response["headers"])
@@ -60,7 +62,7 @@ def test_the_token_is_only_in_the_201_body(api: Api) -> None:
 def test_a_replay_after_the_server_secret_changed_is_409(api: Api) -> None:
     from local.aws_resources import put_secret
 
-    assert api.create(None, headers={"idempotency-key": "k"})["statusCode"] == 201
+    assert api.create(None, headers={"idempotency-key": KEY})["statusCode"] == 201
     put_secret(api.broker.secretsmanager, api.broker.settings.broker_secret_id, {**KEYS, "avaturn_api_key": "rotated"})
     api.broker.keys._provider.clear_cache()
-    assert api.create(None, headers={"idempotency-key": "k"})["statusCode"] == 409
+    assert api.create(None, headers={"idempotency-key": KEY})["statusCode"] == 409

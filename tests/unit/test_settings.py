@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
+from pydantic.fields import FieldInfo
 
 from broker import factory
 from broker.config import Settings
 from broker.errors import ConfigurationError
 from local.aws_resources import _CfnLoader
+from local.template import load_template
 from tests.unit.support import FakeContext, http_event
 
 TEMPLATE_ENV_DEFAULTS = {
@@ -128,3 +131,83 @@ def test_the_sweep_with_a_bad_configuration_raises_a_configuration_error(
             handlers["cleanup_sessions"].lambda_handler({}, FakeContext())
     finally:
         factory.components.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DEFAULT_ENGINE": "cartesia"}, ["ALLOWED_ENGINES", "DEFAULT_ENGINE"]),
+        ({"ALLOWED_ENGINES": "openai-realtime,external"}, ["ALLOWED_ENGINES", "EXTERNAL_ENGINE_URL"]),
+        ({"ALLOWED_ENGINES": "cartesia", "DEFAULT_ENGINE": "cartesia"}, ["ALLOWED_ENGINES", "CARTESIA_AGENT_ID"]),
+        (
+            {"ALLOWED_AVATAR_IDS": "anna-CANARY", "DEFAULT_AVATAR_ID": "bob-CANARY"},
+            ["ALLOWED_AVATAR_IDS", "DEFAULT_AVATAR_ID"],
+        ),
+        ({"USER_ABSENT_TIMEOUT": "86401"}, ["USER_ABSENT_TIMEOUT"]),  # above Avaturn's bound
+    ],
+)
+def test_a_cross_field_error_names_its_variables_never_their_values(
+    monkeypatch: pytest.MonkeyPatch, caplog, env: dict[str, str], named: list[str]
+) -> None:
+    # Given settings that are wrong together (each variable may be fine on its own)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    # When they load
+    with pytest.raises(ConfigurationError):
+        factory.load_settings()
+    # Then the log line names every variable involved, and none of the values
+    record = next(r for r in caplog.records if r.getMessage() == "invalid configuration")
+    assert record.fields == named
+    for value in env.values():
+        assert value not in caplog.text
+
+
+def _bounds(field: FieldInfo) -> tuple[float | None, float | None, float | None, float | None]:
+    """``(ge, gt, le, lt)`` of a pydantic field."""
+    found: dict[str, float | None] = dict.fromkeys(("ge", "gt", "le", "lt"))
+    for constraint in field.metadata:
+        for name in found:
+            if getattr(constraint, name, None) is not None:
+                found[name] = getattr(constraint, name)
+    return found["ge"], found["gt"], found["le"], found["lt"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "upstream_model", "upstream_field"),
+    [
+        ("user_absent_timeout", "avaturn_app.CreateSessionBody", "user_absent_timeout"),
+        ("session_max_duration", "avaturn_app.CreateSessionBody", "max_duration"),
+        ("openai_client_secret_ttl", "openai_app.ExpiresAfter", "seconds"),
+        ("cartesia_token_ttl", "cartesia_app.AccessTokenRequest", "expires_in"),
+    ],
+)
+def test_a_setting_sent_upstream_has_the_upstreams_documented_bounds(
+    setting: str, upstream_model: str, upstream_field: str
+) -> None:
+    # Given a setting the broker passes to an upstream as is, and the upstream's documented bounds
+    # (as the project's simulators model them)
+    module, model = upstream_model.split(".")
+    upstream = getattr(importlib.import_module(f"upstream_sim.{module}"), model).model_fields[upstream_field]
+    # Then Settings refuses at start-up exactly what the upstream would refuse on every create
+    assert _bounds(Settings.model_fields[setting]) == _bounds(upstream)
+
+
+def test_every_numeric_parameter_has_the_bounds_of_its_setting() -> None:
+    # Given the template's Number parameters that reach a Settings field
+    template = load_template()
+    parameters = template["Parameters"]
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    fields = {name.upper(): field for name, field in Settings.model_fields.items()}
+    differ = {}
+    for variable, value in env.items():
+        parameter = value.get("Ref") if isinstance(value, dict) else None
+        if parameter not in parameters or parameters[parameter]["Type"] != "Number" or variable not in fields:
+            continue
+        ge, gt, le, lt = _bounds(fields[variable])
+        low, high = parameters[parameter].get("MinValue"), parameters[parameter].get("MaxValue")
+        # Then CloudFormation refuses what Settings would refuse at start-up, and no more
+        low_ok = low == ge if gt is None else (low is not None and low > gt)
+        high_ok = high == le if lt is None else (high is not None and high < lt)
+        if not (low_ok and high_ok):
+            differ[parameter] = {"template": (low, high), "Settings": (ge, gt, le, lt)}
+    assert not differ

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
+import re
 from typing import Any
 
+import http_sf
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
@@ -15,12 +18,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from broker import errors
+from broker.config import Settings
 from broker.models import Caller, CreateSessionRequest
 from broker.observability import count_upstream_failure, logger
 from broker.timing import Deadline
 
 MAX_BODY_BYTES = 4096
 MAX_IDEMPOTENCY_KEY = 128
+RANDOM_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{22,}={0,2}")
+"""An Idempotency-Key with at least 122 bits of randomness, as anonymous mode requires: at least 22
+base64url characters (RFC 4648, section 5; 132 bits when random), which a UUIDv4 in any case is too."""
+OWS = " \t"
+"""Optional whitespace (RFC 9110, section 5.6.3): around a field value, never part of it (section 5.5)."""
 API_GATEWAY_BUDGET = 29.0  # HTTP APIs give 30 s; answer before that whatever the Lambda timeout
 _SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -76,7 +85,9 @@ def build_app() -> APIGatewayHttpResolver:
     """An API Gateway HTTP API (payload 2.0) resolver whose every failure, expected or not,
     answers RFC 9457 problem+json: ``{type, title, status, detail, request_id}``. A dependency
     that raises (``Depends``) is handled like the route raising the same error."""
-    app = APIGatewayHttpResolver()
+    # debug=False whatever POWERTOOLS_DEV says: its debug mode prints every raw event (credentials
+    # in headers) and answers a stack trace for an unhandled error.
+    app = APIGatewayHttpResolver(debug=False)
 
     def problem(exc: Exception) -> Response[str]:
         status, slug, title = problem_for(exc)
@@ -125,32 +136,97 @@ def deadline_of(context: LambdaContext) -> Deadline:
     return Deadline.within(max(0.5, min(left, API_GATEWAY_BUDGET - 1.0)))
 
 
-def caller_of(event: APIGatewayProxyEventV2, *, jwt_mode: bool) -> Caller:
-    """JWT mode: the authorizer's verified ``sub``. Anonymous mode: the source IP, and the
-    session token the caller presents to prove ownership."""
-    token = event.headers.get("x-session-token") or None
-    if jwt_mode:
+def header(event: APIGatewayProxyEventV2, name: str) -> str | None:
+    """The value of request header ``name`` without the optional whitespace around it (RFC 9110,
+    section 5.5), or None when the request has none."""
+    value = event.headers.get(name)
+    return None if value is None else value.strip(OWS)
+
+
+def caller_of(event: APIGatewayProxyEventV2, settings: Settings) -> Caller:
+    """JWT mode: the authorizer's verified ``sub``. Anonymous mode: the source address's owner
+    (``anonymous_owner``), and the session token the caller presents to prove ownership.
+
+    Raises ``UnauthenticatedError`` in JWT mode without a subject, or with one that is not a
+    valid Unicode string.
+    """
+    token = header(event, "x-session-token") or None
+    if settings.jwt_mode:
         authorizer = event.request_context.authorizer
         claims = authorizer.jwt_claim if authorizer else None
         subject = (claims or {}).get("sub")
-        if not isinstance(subject, str) or not subject:
+        if not isinstance(subject, str) or not subject or not _is_unicode(subject):
             raise errors.UnauthenticatedError("a valid bearer token is required")
         return Caller(owner=f"sub:{subject}", session_token=token)
-    return Caller(owner=f"ip:{event.request_context.http.source_ip}", session_token=token)
+    owner = anonymous_owner(event.request_context.http.source_ip, settings.anonymous_ipv6_prefix)
+    return Caller(owner=owner, session_token=token)
 
 
-def idempotency_key_of(event: APIGatewayProxyEventV2) -> str | None:
-    """The ``Idempotency-Key`` header, if any. Raises ``InvalidRequestError`` unless it is 1 to
-    128 printable ASCII characters."""
-    key = event.headers.get("idempotency-key")
-    if key is None:
+def anonymous_owner(source_ip: str, ipv6_prefix: int) -> str:
+    """The owner of an anonymous caller: ``ip:<IPv4 address>``, or ``ip:<IPv6 network>`` of
+    ``ipv6_prefix`` bits (``ip:2001:db8:1:2::/64``): a subscriber's devices pick addresses in their
+    network freely, so one address would be no limit at all. An IPv4-mapped IPv6 address is its IPv4
+    address. Addresses are written canonically (RFC 5952), so one address is one owner however the
+    request spelt it."""
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:  # API Gateway always sends an address; keep anything else distinct
+        return f"ip:{source_ip}"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is None:
+            return f"ip:{ipaddress.IPv6Network((address, ipv6_prefix), strict=False)}"
+        address = address.ipv4_mapped
+    return f"ip:{address}"
+
+
+def idempotency_key_of(event: APIGatewayProxyEventV2, settings: Settings) -> str | None:
+    """The ``Idempotency-Key`` header, if any: an sf-string (RFC 8941, section 3.3.3, as the IETF
+    httpapi draft defines the field; unquoted, parameters ignored) or the bare legacy form.
+
+    Raises ``InvalidRequestError`` unless the key is 1 to 128 printable ASCII characters, and in
+    anonymous mode unless it is random enough (``RANDOM_IDEMPOTENCY_KEY``): there everyone behind
+    one address is one owner, and the same key from a neighbour would replay the first token.
+    """
+    value = header(event, "idempotency-key")
+    if value is None:
         return None
-    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
+    key = _unquoted(value)
+    if key is None or not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
         raise errors.InvalidRequestError(
-            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters, "
+            "bare or as a quoted string (RFC 8941)",
             [{"loc": "header:Idempotency-Key", "msg": "invalid"}],
         )
+    if not settings.jwt_mode and not RANDOM_IDEMPOTENCY_KEY.fullmatch(key):
+        raise errors.InvalidRequestError(
+            "without sign-in, an Idempotency-Key must be a UUIDv4 or at least 22 base64url characters "
+            "(at least 122 random bits)",
+            [{"loc": "header:Idempotency-Key", "msg": "not random enough"}],
+        )
     return key
+
+
+def _unquoted(value: str) -> str | None:
+    """The key a field value names: an sf-string's content, or the bare value as it is; None when
+    the value is not ASCII or not a valid sf-string."""
+    if not value.isascii():
+        return None
+    if not value.startswith('"'):
+        return value
+    try:
+        item = http_sf.parse(value.encode("ascii"), tltype="item")  # (bare item, parameters)
+    except http_sf.StructuredFieldError:
+        return None
+    return item[0] if isinstance(item, tuple) and isinstance(item[0], str) else None
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a string holding lone surrogates (JSON can carry them as escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_create_request(event: APIGatewayProxyEventV2) -> CreateSessionRequest:
@@ -162,7 +238,7 @@ def parse_create_request(event: APIGatewayProxyEventV2) -> CreateSessionRequest:
         raise errors.BodyTooLargeError(f"the body must be at most {MAX_BODY_BYTES} bytes")
     if not raw.strip():
         return CreateSessionRequest()
-    media_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+    media_type = (header(event, "content-type") or "").partition(";")[0].strip(OWS).lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise errors.UnsupportedMediaTypeError("the body must be application/json")
     try:

@@ -15,6 +15,15 @@ EngineName = Literal["openai-realtime", "cartesia", "external"]
 ENGINES: tuple[EngineName, ...] = ("openai-realtime", "cartesia", "external")
 
 
+class SettingsConflictError(ValueError):
+    """Settings that are each valid but wrong together. ``variables`` names the environment
+    variables involved (never their values), for the log line of ``broker.factory.load_settings``."""
+
+    def __init__(self, message: str, *variables: str) -> None:
+        super().__init__(message)
+        self.variables = variables
+
+
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -57,7 +66,7 @@ class Settings(BaseSettings):
     external_sample_rate: int = 24000
 
     session_max_duration: int = Field(900, ge=60, le=86400)
-    user_absent_timeout: int = Field(60, ge=10)
+    user_absent_timeout: int = Field(60, ge=10, le=86400)
     max_active_sessions_per_owner: int = Field(2, ge=1, le=100)
     cap_retry_after_seconds: int = Field(60, ge=1, le=3600)
     idempotency_ttl_seconds: int = Field(3600, ge=60, le=86400)
@@ -68,6 +77,9 @@ class Settings(BaseSettings):
 
     jwt_issuer: str = ""
     jwt_audience: str = ""
+    anonymous_ipv6_prefix: int = Field(64, ge=48, le=128)
+    """Anonymous mode: the prefix length of the network that is one IPv6 owner (64: a subscriber's
+    /64, whose hosts pick addresses in it freely; 48 is a whole site; 128, one address)."""
 
     @field_validator("allowed_engines", "allowed_avatar_ids", mode="before")
     @classmethod
@@ -96,14 +108,24 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.default_engine not in self.allowed_engines:
-            raise ValueError("DEFAULT_ENGINE must be one of ALLOWED_ENGINES")
+            raise SettingsConflictError(
+                "DEFAULT_ENGINE must be one of ALLOWED_ENGINES", "DEFAULT_ENGINE", "ALLOWED_ENGINES"
+            )
         if "external" in self.allowed_engines and not self.external_engine_url:
-            raise ValueError("ALLOWED_ENGINES has 'external' but EXTERNAL_ENGINE_URL is empty")
+            raise SettingsConflictError(
+                "ALLOWED_ENGINES has 'external' but EXTERNAL_ENGINE_URL is empty",
+                "ALLOWED_ENGINES",
+                "EXTERNAL_ENGINE_URL",
+            )
         if "cartesia" in self.allowed_engines and not self.cartesia_agent_id:
-            raise ValueError("ALLOWED_ENGINES has 'cartesia' but CARTESIA_AGENT_ID is empty")
+            raise SettingsConflictError(
+                "ALLOWED_ENGINES has 'cartesia' but CARTESIA_AGENT_ID is empty", "ALLOWED_ENGINES", "CARTESIA_AGENT_ID"
+            )
         avatars = self.allowed_avatar_ids
         if avatars and self.default_avatar_id and self.default_avatar_id not in avatars:
-            raise ValueError("DEFAULT_AVATAR_ID must be one of ALLOWED_AVATAR_IDS")
+            raise SettingsConflictError(
+                "DEFAULT_AVATAR_ID must be one of ALLOWED_AVATAR_IDS", "DEFAULT_AVATAR_ID", "ALLOWED_AVATAR_IDS"
+            )
         return self
 
     @property

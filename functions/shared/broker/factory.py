@@ -20,9 +20,10 @@ import httpx2
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from botocore.config import Config
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from broker.clients.avaturn import AvaturnClient
-from broker.config import Settings
+from broker.config import Settings, SettingsConflictError
 from broker.errors import ConfigurationError
 from broker.http import make_http_client
 from broker.observability import logger
@@ -45,15 +46,24 @@ AWS_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standar
 def load_settings() -> Settings:
     """Settings from the environment.
 
-    Raises ``ConfigurationError`` (503) when a variable is invalid; the log line names the
-    variables that are wrong, never their values.
+    Raises ``ConfigurationError`` (503) when a variable is invalid, or several are wrong
+    together; the log line names those variables, never their values.
     """
     try:
         return Settings()
     except ValidationError as exc:
-        fields = sorted({".".join(str(p) for p in e["loc"]).upper() or "settings" for e in exc.errors()})
+        fields = sorted({name for error in exc.errors() for name in _variables(error)})
         logger.error("invalid configuration", extra={"fields": fields})
         raise ConfigurationError("the broker is misconfigured; see its logs") from None
+
+
+def _variables(error: ErrorDetails) -> tuple[str, ...]:
+    """The environment variables one validation error is about: its field's, or those a
+    cross-field check (``SettingsConflictError``) names."""
+    conflict = error.get("ctx", {}).get("error")
+    if isinstance(conflict, SettingsConflictError):
+        return conflict.variables
+    return (str(error["loc"][0]).upper(),) if error["loc"] else ("settings",)
 
 
 def aws_client(service: str) -> Any:

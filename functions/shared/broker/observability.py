@@ -1,14 +1,16 @@
 """Powertools logger, metrics and tracer, one of each per container.
 
-The tracer never records method responses: they carry session tokens.
+The tracer never records method responses: they carry session tokens. Event logging
+(``POWERTOOLS_LOGGER_LOG_EVENT``) logs events with their credentials redacted.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -31,16 +33,48 @@ tracer = Tracer(service=SERVICE)
 
 HandlerT = TypeVar("HandlerT", bound=Callable[[dict[str, Any], LambdaContext], Any])
 
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-session-token", "x-api-key"})
+"""Request headers whose values are credentials: never logged."""
+REDACTED = "[redacted]"
+_TRUTHY = frozenset({"1", "y", "yes", "t", "true", "on"})  # what Powertools' own flags accept
+
+
+def redacted_event(event: Any) -> Any:
+    """A copy of a Lambda event that is safe to log: the values of ``CREDENTIAL_HEADERS`` (in any
+    case), the cookies and the body (which may carry a token) replaced by ``REDACTED``. Events
+    without them (the schedule's) are returned as they are."""
+    if not isinstance(event, dict):
+        return event
+    safe = dict(event)
+    headers = event.get("headers")
+    if isinstance(headers, dict):
+        safe["headers"] = {k: REDACTED if str(k).lower() in CREDENTIAL_HEADERS else v for k, v in headers.items()}
+    for part in ("cookies", "body"):
+        if event.get(part):
+            safe[part] = REDACTED
+    return safe
+
 
 def instrumented(correlation_id_path: str | None = None) -> Callable[[HandlerT], HandlerT]:
     """The one way a ``lambda_handler(event, context)`` is wrapped: Powertools logger context
     (with the correlation id at ``correlation_id_path``, a JMESPath into the event), the X-Ray
-    tracer (never recording the response: it can carry a session token) and metrics flushing."""
+    tracer (never recording the response: it can carry a session token) and metrics flushing.
+
+    ``POWERTOOLS_LOGGER_LOG_EVENT=true`` logs each event as ``redacted_event`` makes it, never as
+    Powertools would (raw, with the ``X-Session-Token`` and ``Authorization`` headers)."""
 
     def wrap(handler: HandlerT) -> HandlerT:
         traced = tracer.capture_lambda_handler(capture_response=False)(metrics.log_metrics(handler))
-        wrapped: HandlerT = logger.inject_lambda_context(correlation_id_path=correlation_id_path)(traced)
-        return wrapped
+
+        @functools.wraps(handler)
+        def logged(event: dict[str, Any], context: LambdaContext) -> Any:
+            if os.getenv("POWERTOOLS_LOGGER_LOG_EVENT", "").strip().lower() in _TRUTHY:
+                logger.info(redacted_event(event))
+            return traced(event, context)
+
+        # log_event=False: Powertools would log the raw event whatever the variable says
+        inject = logger.inject_lambda_context(correlation_id_path=correlation_id_path, log_event=False)
+        return cast(HandlerT, inject(logged))
 
     return wrap
 

@@ -4,7 +4,9 @@
   ``due_at``, which puts it in the sparse ``sweep-index`` (HASH ``status``, RANGE ``due_at``):
   the cleanup queries that index and never scans the table.
 - ``OWNER#<owner>``: the owner's count of open sessions; the cap is a condition on it, changed in
-  the same transaction as the session row, so it is atomic.
+  the same transaction as the session row, so it is atomic. Once it counts nothing it carries an
+  ``expiration`` (DynamoDB TTL deletes it; an address-based owner is often seen once), which the
+  next reservation removes in the write that counts.
 - Powertools idempotency records (``create_session#<hash>``), which never carry ``due_at``.
 """
 
@@ -185,7 +187,7 @@ class SessionStore:
         take = {
             "TableName": self._table,
             "Key": owner_key(session.owner),
-            "UpdateExpression": "ADD active :one",
+            "UpdateExpression": "ADD active :one REMOVE expiration",  # counting again: no longer expires
             "ConditionExpression": "attribute_not_exists(active) OR active < :cap",
             "ExpressionAttributeValues": {":one": {"N": "1"}, ":cap": {"N": str(cap)}},
         }
@@ -302,7 +304,32 @@ class SessionStore:
             "UpdateExpression": "ADD active :minus_one",
             "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
         }
-        return self._transact([{"Update": close}, {"Update": give_back}], must_hold=0)
+        finished = self._transact([{"Update": close}, {"Update": give_back}], must_hold=0)
+        if finished:
+            self._expire_if_idle(session.owner, now)
+        return finished
+
+    def _expire_if_idle(self, owner: str, now: int) -> None:
+        """Let DynamoDB TTL delete the owner's counter item if it counts no open session any more.
+
+        Conditional on the count, so a reservation that got in first (``reserve`` removes the
+        expiration in the same write that counts) wins. Best effort: if this write fails, the
+        item lives until a later release retires it.
+        """
+        try:
+            self._call(
+                "update_item",
+                TableName=self._table,
+                Key=owner_key(owner),
+                UpdateExpression="SET expiration = :now",
+                ConditionExpression="active <= :zero",
+                ExpressionAttributeValues={":now": {"N": str(now)}, ":zero": {"N": "0"}},
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+        except DependencyUnavailableError:
+            logger.warning("an idle owner item could not be set to expire", exc_info=True)
 
     @staticmethod
     def _row(session: Session) -> dict[str, Any]:
