@@ -48,6 +48,7 @@ _PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     errors.IdempotencyMismatchError: (422, "idempotency-key-reused", "Idempotency-Key reused"),
     errors.CapReachedError: (429, "session-cap-reached", "Too many active sessions"),
     errors.UpstreamTimeoutError: (504, "upstream-timeout", "Upstream timeout"),
+    errors.UpstreamUnavailableError: (503, "upstream-unavailable", "Upstream unavailable"),
     errors.UpstreamError: (502, "upstream-error", "Upstream error"),
     errors.ConfigurationError: (503, "not-configured", "Broker not configured"),
     errors.DependencyUnavailableError: (503, "dependency-unavailable", "Service unavailable"),
@@ -108,6 +109,8 @@ def build_app() -> APIGatewayHttpResolver:
         if isinstance(exc, errors.InvalidRequestError) and exc.errors:
             body["errors"] = exc.errors
         if isinstance(exc, errors.CapReachedError):
+            headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, errors.UpstreamUnavailableError) and exc.retry_after is not None:
             headers["Retry-After"] = str(exc.retry_after)
         return Response(
             status_code=status, content_type="application/problem+json", body=json.dumps(body), headers=headers

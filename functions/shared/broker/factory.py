@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import httpx2
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-from botocore.config import Config
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from broker import aws
 from broker.clients.avaturn import AvaturnClient
 from broker.config import Settings, SettingsConflictError
 from broker.errors import ConfigurationError
@@ -38,9 +37,6 @@ from broker.usecases.terminate import SessionTerminator
 
 if TYPE_CHECKING:
     from broker.engines import EngineMinters
-
-AWS_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
-"""botocore timeouts (seconds) and retries for every AWS client the broker makes."""
 
 
 def load_settings() -> Settings:
@@ -66,18 +62,13 @@ def _variables(error: ErrorDetails) -> tuple[str, ...]:
     return (str(error["loc"][0]).upper(),) if error["loc"] else ("settings",)
 
 
-def aws_client(service: str) -> Any:
-    """A boto3 client with ``AWS_CONFIG``. boto3 honours ``AWS_ENDPOINT_URL`` (and its
-    per-service variants) itself; empty means AWS."""
-    return boto3.client(service, config=AWS_CONFIG)  # type: ignore[call-overload]
-
-
 @dataclass
 class Components:
     """The object graph of one container.
 
-    ``dynamodb`` and ``secretsmanager`` are boto3 clients (or anything with their methods);
-    ``http`` is the one HTTP client every upstream adapter shares; ``clock`` returns epoch seconds.
+    ``dynamodb`` and ``secretsmanager`` are boto3 clients (or anything with their methods),
+    put under the broker's AWS fault policy (``broker.aws``); ``http`` is the one HTTP client
+    every upstream adapter shares; ``clock`` returns epoch seconds.
     """
 
     settings: Settings
@@ -86,11 +77,15 @@ class Components:
     secretsmanager: Any
     clock: Clock = time.time
 
+    def __post_init__(self) -> None:
+        self.dynamodb = aws.resilient(self.dynamodb)
+        self.secretsmanager = aws.resilient(self.secretsmanager)
+
     @classmethod
     def from_environment(cls) -> Components:
         """The production graph. Raises ``ConfigurationError`` on invalid settings."""
         settings = load_settings()
-        return cls(settings, make_http_client(settings), aws_client("dynamodb"), aws_client("secretsmanager"))
+        return cls(settings, make_http_client(settings), aws.client("dynamodb"), aws.client("secretsmanager"))
 
     @cached_property
     def keys(self) -> KeyStore:
