@@ -293,6 +293,19 @@ test("broker unreachable: the page says so in plain words", async () => {
   await shot(page, "08-broker-unreachable-desktop");
 });
 
+test("an Avaturn host that is not allow-listed is refused before a session exists", async () => {
+  // ?apiHost= from a link is the page's input too: the SDK would send the token there
+  const page = await openDemo(`?apiHost=${encodeURIComponent("https://avaturn-api.attacker.example")}`);
+  const requests = [];
+  page.on("request", (request) => requests.push(request.url()));
+  await startButton(page).click();
+  await page.getByRole("alert").getByText("is not a trusted Avaturn API host").waitFor();
+  await state(page).and(page.locator("[data-state=failed]")).waitFor();
+  assert.deepEqual(requests, [], "no request left the page: no session, no token");
+  assert.equal(await endButton(page).isDisabled(), true, "nothing to end");
+  await shot(page, "09-untrusted-api-host-desktop");
+});
+
 test("the page never shows or logs the session token", async () => {
   const page = await openDemo();
   const response = await startSession(page);

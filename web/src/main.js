@@ -1,7 +1,8 @@
 import { AvaturnHead } from "@avaturn-live/web-sdk";
+import { PUBLIC_AVATURN_API_HOST, trustedApiHost } from "./apihost.js";
 import { FriendlyError, createSession, describeSdkError, endSession } from "./broker.js";
 
-const DEFAULTS = { brokerUrl: "http://127.0.0.1:3000", avaturnApiHost: "https://api.avaturn.live" };
+const DEFAULTS = { brokerUrl: "http://127.0.0.1:3000", avaturnApiHost: PUBLIC_AVATURN_API_HOST };
 const SDK_FETCH_POLL_MS = 50;
 const SDK_FETCH_TIMEOUT_MS = 20_000;
 
@@ -46,6 +47,8 @@ const ui = {
 
 /** @type {{session: import("./broker.js").BrokerSession, head: AvaturnHead | null, brokerUrl: string} | null} */
 let current = null;
+/** The Avaturn host config.json names: with the public one, the only hosts the token may go to. */
+let configuredApiHost;
 
 function setState(state) {
   ui.state.dataset.state = state;
@@ -96,10 +99,17 @@ function validUrl(value) {
 }
 
 async function start() {
-  const { brokerUrl, apiHost } = settings();
-  if (!validUrl(brokerUrl) || !validUrl(apiHost)) {
+  const { brokerUrl, apiHost: requestedApiHost } = settings();
+  if (!validUrl(brokerUrl) || !validUrl(requestedApiHost)) {
     showMessage("The broker URL and the Avaturn API host must be http:// or https:// addresses (see Connection settings).");
     setState("failed");
+    return;
+  }
+  let apiHost;
+  try {
+    apiHost = trustedApiHost(requestedApiHost, configuredApiHost); // before a token exists
+  } catch (error) {
+    fail(error);
     return;
   }
   showMessage("");
@@ -219,6 +229,7 @@ async function loadSettings() {
   } catch {
     // no config.json: the defaults
   }
+  configuredApiHost = typeof config.avaturnApiHost === "string" ? config.avaturnApiHost : undefined;
   const query = new URLSearchParams(location.search);
   ui.brokerUrl.value = query.get("broker") || config.brokerUrl || DEFAULTS.brokerUrl;
   ui.apiHost.value = query.get("apiHost") || config.avaturnApiHost || DEFAULTS.avaturnApiHost;
