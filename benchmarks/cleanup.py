@@ -4,7 +4,7 @@ an active row in the registry, swept by one warm invocation of the scheduled fun
 
 Seeding writes the rows the create path leaves behind (``reserve`` + ``activate``: status
 ``active``, the Avaturn id, the token's digest, ``due_at`` = ``expires_at``), already past due, with
-batch writes, spread over owners of 100 sessions each (their ``OWNER#`` counters included)."""
+batch writes, spread over owners of 100 sessions each (their counter items included)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ import requests
 
 from benchmarks.cold import env_file, invoke, rie_container
 from benchmarks.common import WORK, Bench, cleanup_event, log, ms, stats
-from local.stack import ROOT, TABLE
+from broker.store import owner_key, session_key
+from local.paths import EVENTS, TABLE
 
-EVENT = ROOT / "events" / "cleanup_schedule.json"
+EVENT = EVENTS / "cleanup_schedule.json"
 PER_OWNER = 100
 
 
@@ -79,7 +80,7 @@ def seed(bench: Bench, count: int) -> list[dict[str, Any]]:
         expired = now - 60
         items.append(
             {
-                "pk": {"S": f"SESSION#{session_id}"},
+                **session_key(session_id),
                 "session_id": {"S": session_id},
                 "owner": {"S": owner},
                 "engine": {"S": "external"},
@@ -93,7 +94,7 @@ def seed(bench: Bench, count: int) -> list[dict[str, Any]]:
         )
     _batch(bench, [{"PutRequest": {"Item": item}} for item in items])
     for owner, active in owners.items():
-        db.put_item(TableName=TABLE, Item={"pk": {"S": f"OWNER#{owner}"}, "active": {"N": str(active)}})
+        db.put_item(TableName=TABLE, Item={**owner_key(owner), "active": {"N": str(active)}})
     return [{"pk": item["pk"]} for item in items]
 
 
@@ -108,7 +109,7 @@ def _process_groups(bench: Bench, container: str | None) -> dict[str, list[int]]
             if name == "CleanupSessionsFunction"
             for pid in bench.container_pids(cid)
         ]
-    pid = bench.stack._pid  # the stack's own PID files
+    pid = bench.stack.pid  # the stack's own PID files
     return {
         "function": function,
         "moto": [p for p in [pid("moto")] if p],

@@ -27,7 +27,6 @@ import requests
 from benchmarks.common import (
     BUILD,
     FUNCTIONS,
-    IMAGE,
     OUT,
     RIE,
     WORK,
@@ -39,6 +38,8 @@ from benchmarks.common import (
     session_event,
     stats,
 )
+from local import engine
+from local.paths import BASE_IMAGE
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 _INIT = re.compile(r"INIT REPORT\(durationMs: ([\d.]+)\)")
@@ -84,16 +85,16 @@ def rie_container(
     its invoke API. ``cpus`` limits its CPU as Lambda does for a memory size."""
     name = f"avl-bench-{os.getpid()}-{function.lower()}-{next(_numbers)}"
     memory = memory_mb or int(bench.function_env(function)["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
-    bench.docker(
+    engine.docker(
         "run", "-d", "--name", name, "-m", f"{memory}m", *(["--cpus", str(cpus)] if cpus else []),
         "-p", "127.0.0.1::8080", "--env-file", str(env), "-e", "_HANDLER=app.lambda_handler",
         "-v", f"{code or BUILD / function}:/var/task:ro", "-v", f"{layer or BUILD / 'BrokerLayer'}:/opt:ro",
-        "--entrypoint", RIE, IMAGE, "--log-level", "info", "/var/runtime/bootstrap",
+        "--entrypoint", RIE, BASE_IMAGE, "--log-level", "info", "/var/runtime/bootstrap",
     )  # fmt: skip
     try:
-        yield name, int(bench.docker("port", name, "8080/tcp").split(":")[-1])
+        yield name, int(engine.docker("port", name, "8080/tcp").split(":")[-1])
     finally:
-        bench.docker("rm", "-f", name, check=False)
+        engine.docker("rm", "-f", name, check=False)
 
 
 def cold_runs(
@@ -110,7 +111,7 @@ def cold_runs(
         with rie_container(bench, function, env, code, layer=layer) as (name, port):
             first_s, first = invoke(port, event, retry_for=15)
             second_s, _ = invoke(port, event)
-            logs = bench.docker("logs", name, stderr=True)
+            logs = engine.docker("logs", name, stderr=True)
         init = _INIT.search(logs)
         done = _RTDONE.findall(logs)
         status = first.get("statusCode") if isinstance(first, dict) else None
@@ -177,9 +178,9 @@ def compiled_layer(bench: Bench) -> Path:
     target = OUT / "layer-pyc"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(BUILD / "BrokerLayer", target)
-    bench.docker(
+    engine.docker(
         "run", "--rm", "--network", "none", "-v", f"{target}:/opt", "--entrypoint", "/var/lang/bin/python3.13",
-        IMAGE, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", "/opt/python",
+        BASE_IMAGE, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", "/opt/python",
         timeout=300,
     )  # fmt: skip
     return target
@@ -202,11 +203,11 @@ def import_probe(bench: Bench, reps: int) -> dict[str, Any]:
         log(f"imports: {kind}")
         (work / f"{kind}.json").write_text(json.dumps(events[kind]))
         env = env_file(bench, function, work)
-        out = bench.docker(
+        out = engine.docker(
             "run", "--rm", "-m", "512m", "--env-file", str(env),
             "-v", f"{BUILD / function}:/var/task:ro", "-v", f"{BUILD / 'BrokerLayer'}:/opt:ro",
             "-v", f"{work}:/bench:ro", "--entrypoint", "/var/lang/bin/python3.13",
-            IMAGE, "/bench/probe.py", str(reps), f"/bench/{kind}.json",
+            BASE_IMAGE, "/bench/probe.py", str(reps), f"/bench/{kind}.json",
             timeout=300,
         )  # fmt: skip
         data = json.loads(out.strip().splitlines()[-1])

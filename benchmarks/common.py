@@ -1,5 +1,6 @@
-"""What every benchmark shares: the private stack, the engine's docker CLI, the simulators'
-control API, moto's request recorder, API Gateway events, and the statistics."""
+"""What every benchmark shares: the private stack (``local.stack``, the tests' driver, with the
+patched moto server), the simulators' control API, moto's request recorder, the stack's
+containers on the project's engine, API Gateway events, and the statistics."""
 
 from __future__ import annotations
 
@@ -8,26 +9,28 @@ import math
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from local.stack import PYTHON, ROOT, TABLE, Stack
+from broker.store import session_key
+from local import engine
+from local.paths import EVENTS, PYTHON, ROOT, TABLE
+from local.stack import Stack
 
 OUT = ROOT / "artifacts" / "bench"
 WORK = OUT / "work"  # scratch files of one run (env files, probe events); emptied at its start
 STACK = "bench"
 BUILD = Stack(name=STACK).build_dir  # the stack's own `sam build` output
-IMAGE = "public.ecr.aws/lambda/python:3.13-x86_64"
 RIE = "/usr/local/bin/aws-lambda-rie"
-EVENTS = ROOT / "events"
+# moto with per-item transaction backups (benchmarks/moto_server.py), in place of stock moto_server
+PATCHED_MOTO = (str(PYTHON), "-m", "benchmarks.moto_server")
 # route or trigger -> SAM logical id
 FUNCTIONS = {
     "create": "CreateSessionFunction",
@@ -95,52 +98,24 @@ def cleanup_event() -> dict[str, Any]:
     return _event("cleanup_schedule.json")
 
 
-# -- the private stack -------------------------------------------------------------------------
-
-
-class BenchStack(Stack):
-    """The local stack, with ``benchmarks.moto_server`` (moto with per-item transaction backups)
-    in place of stock ``moto_server`` unless ``stock_moto``."""
-
-    stock_moto: bool = False
-
-    def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None, cwd: Path = ROOT) -> None:
-        if name == "moto" and not self.stock_moto:
-            argv = [str(PYTHON), "-m", "benchmarks.moto_server", *argv[1:]]
-        super()._spawn(name, argv, env, cwd)
-
-
 @dataclass
 class Bench:
+    """A benchmark run on ``stack``: its HTTP client, moto's recording, the functions' environments."""
+
     stack: Stack
     http: requests.Session = field(default_factory=requests.Session)
     recording: Path = OUT / "moto-recording.jsonl"
     _envs: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    # docker on the project's engine
-    def docker(self, *args: str, check: bool = True, timeout: float = 120, stderr: bool = False) -> str:
-        out = subprocess.run(
-            ["docker", *args],
-            env=os.environ | self.stack.docker_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=timeout,
-        )
-        if check and out.returncode != 0:
-            raise RuntimeError(f"docker {' '.join(args[:2])} failed: {out.stderr[-1500:]}")
-        return out.stdout + (out.stderr if stderr else "")
 
     def function_env(self, function: str) -> dict[str, str]:
         """The environment `sam local` gives the function (read from its warm container), minus
         what the image defines: the cold-start containers get exactly the same configuration."""
         if function in self._envs:
             return self._envs[function]
-        for cid in self.docker("ps", "-q").split():
-            raw = self.docker("inspect", "--format", "{{json .Config.Env}}", cid, check=False)
-            if not raw.strip():
+        for cid in engine.container_ids():
+            values = engine.container_env(cid)
+            if values is None:
                 continue  # gone meanwhile (another stack's container)
-            values = dict(item.split("=", 1) for item in json.loads(raw))
             mine = values.get("AWS_ENDPOINT_URL") == self.stack.moto_url()  # others' stacks run here too
             if mine and values.get("AWS_LAMBDA_FUNCTION_NAME") == function:
                 self._envs[function] = {k: v for k, v in values.items() if k not in IMAGE_ENV}
@@ -201,9 +176,7 @@ class Bench:
         response = self.create()
         response.raise_for_status()
         body = response.json()
-        row = self.stack.aws_client("dynamodb").get_item(
-            TableName=TABLE, Key={"pk": {"S": f"SESSION#{body['session_id']}"}}
-        )["Item"]
+        row = self.stack.aws_client("dynamodb").get_item(TableName=TABLE, Key=session_key(body["session_id"]))["Item"]
         owner = row["owner"]["S"]
         return body["session_id"], body["token"], owner.removeprefix("ip:")
 
@@ -227,8 +200,8 @@ class Bench:
     def containers(self) -> list[tuple[str, str, str]]:
         """(container id, IP address, function) of this stack's `sam local` containers."""
         found = []
-        for cid in self.docker("ps", "-q").split():
-            raw = self.docker(
+        for cid in engine.container_ids():
+            raw = engine.docker(
                 "inspect", "--format", "{{.NetworkSettings.IPAddress}} {{json .Config.Env}}", cid, check=False
             )
             if not raw.strip():
@@ -254,7 +227,7 @@ class Bench:
         return total / os.sysconf("SC_CLK_TCK")
 
     def container_pids(self, cid: str) -> list[int]:
-        out = self.docker("top", cid, "-eo", "pid", check=False)
+        out = engine.docker("top", cid, "-eo", "pid", check=False)
         return [int(x) for x in out.split()[1:] if x.isdigit()]
 
 

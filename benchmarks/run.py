@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -23,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cleanup, cold, report, sizes, warm
-from benchmarks.common import OUT, STACK, WORK, Bench, BenchStack, log
-from local.stack import ROOT, StackError
+from benchmarks.common import OUT, PATCHED_MOTO, STACK, WORK, Bench, log
+from local.paths import MOTO
+from local.processes import StackError
+from local.stack import Stack, running
 
-ENGINE = ["bash", str(ROOT / "local" / "engine.sh")]
 # memory sizes whose Lambda CPU share (1 vCPU at 1,769 MB, proportional below) the cleanup runs with
 CLEANUP_MEMORY_SIZES = [512, 1769]
 
@@ -58,10 +58,6 @@ def _time_wait() -> int | None:
     return None
 
 
-def _engine_running() -> bool:
-    return subprocess.run([*ENGINE, "status"], capture_output=True, check=False).returncode == 0
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cold-runs", type=int, default=5, help="fresh containers per function (default 5)")
@@ -84,63 +80,27 @@ def main(argv: list[str]) -> int:
         "machine": machine(),
         "settings": vars(args),
     }
-    engine_was_running = _engine_running()
-    stack = BenchStack(
+    stack = Stack(
         name=STACK,
         api_port=3300,
         port_base=4310,
         # the warm runs hold up to 50 sessions at once (blocks of 50), all from 127.0.0.1
         overrides={"MAX_ACTIVE_SESSIONS_PER_OWNER": "100"},
         lambda_endpoint=True,
+        moto_command=(str(MOTO),) if args.stock_moto else PATCHED_MOTO,
     )
-    stack.stock_moto = args.stock_moto
-    stack.down()  # a stale stack of an interrupted run
-    for old in stack.state.glob("*.log"):
-        old.unlink()
     bench = Bench(stack, recording=recording)
     try:
         log("stack up (moto, simulators, sam build, start-api, start-lambda)")
-        stack.up()
-        results["stack_up_s"] = round(time.monotonic() - started, 1)
-        for function in ("CreateSessionFunction", "GetSessionFunction", "TerminateSessionFunction"):
-            bench.function_env(function)  # read now, while only start-api's fresh containers exist
-        results["config"] = {
-            k: v
-            for k, v in bench.function_env("CleanupSessionsFunction").items()
-            if k in {"CLEANUP_CONCURRENCY", "SECRET_CACHE_SECONDS", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"}
-        }
-        results["artifacts"] = sizes.artifact_sizes()
-        results["warm"] = warm.warm_routes(bench, args.per_route, block=50)
-        log(f"warm: cleanup with nothing due x{args.per_route}")
-        results["warm_cleanup"] = warm.warm_cleanup(bench, args.per_route)
-        results["cleanup"] = cleanup.cleanup_runs(bench, args.cleanup_sessions, args.cleanup_runs, args.cleanup_latency)
-        results["cleanup_cpu_share"] = cleanup.cpu_share_runs(
-            bench, args.cleanup_sessions, args.cleanup_latency, CLEANUP_MEMORY_SIZES
-        )
-        results["cold"] = cold.cold_starts(bench, args.cold_runs)
-        log("what if the layer shipped byte-compiled modules")
-        compiled = cold.compiled_layer(bench)
-        results["artifacts"]["layer, byte-compiled"] = sizes.measure(compiled)
-        results["cold_compiled_layer"] = cold.cold_starts(bench, args.cold_runs, layer=compiled, baseline=False)
-        results["imports"] = cold.import_probe(bench, args.import_reps)
+        with running(stack):
+            results["stack_up_s"] = round(time.monotonic() - started, 1)
+            measure(bench, args, results)
+            log("stopping the stack")
     except (StackError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(f"logs: {stack.state}", file=sys.stderr)
         return 1
     finally:
-        log("stopping the stack")
-        stack.down()
-        # `sam local` leaves its warm containers running when it is stopped with SIGTERM
-        leftovers = [cid for cid, _, _ in bench.containers()]
-        if leftovers:
-            bench.docker("rm", "-f", *leftovers, check=False)
-            log(f"removed {len(leftovers)} container(s) `sam local` left running")
-        if not engine_was_running:
-            busy = bench.docker("ps", "-q", check=False).split()
-            if busy:
-                log(f"leaving the Docker engine running: {len(busy)} other container(s) use it")
-            else:
-                subprocess.run([*ENGINE, "stop"], check=False)
         bench.http.close()
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["machine"]["tcp_time_wait_at_end"] = _time_wait()
@@ -152,6 +112,31 @@ def main(argv: list[str]) -> int:
     print(text)
     log(f"done in {results['total_s']:.0f} s: {OUT / 'results.json'}")
     return 0
+
+
+def measure(bench: Bench, args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """Every measurement, in order, on the running stack; each adds its part to ``results``."""
+    for function in ("CreateSessionFunction", "GetSessionFunction", "TerminateSessionFunction"):
+        bench.function_env(function)  # read now, while only start-api's fresh containers exist
+    results["config"] = {
+        k: v
+        for k, v in bench.function_env("CleanupSessionsFunction").items()
+        if k in {"CLEANUP_CONCURRENCY", "SECRET_CACHE_SECONDS", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"}
+    }
+    results["artifacts"] = sizes.artifact_sizes()
+    results["warm"] = warm.warm_routes(bench, args.per_route, block=50)
+    log(f"warm: cleanup with nothing due x{args.per_route}")
+    results["warm_cleanup"] = warm.warm_cleanup(bench, args.per_route)
+    results["cleanup"] = cleanup.cleanup_runs(bench, args.cleanup_sessions, args.cleanup_runs, args.cleanup_latency)
+    results["cleanup_cpu_share"] = cleanup.cpu_share_runs(
+        bench, args.cleanup_sessions, args.cleanup_latency, CLEANUP_MEMORY_SIZES
+    )
+    results["cold"] = cold.cold_starts(bench, args.cold_runs)
+    log("what if the layer shipped byte-compiled modules")
+    compiled = cold.compiled_layer(bench)
+    results["artifacts"]["layer, byte-compiled"] = sizes.measure(compiled)
+    results["cold_compiled_layer"] = cold.cold_starts(bench, args.cold_runs, layer=compiled, baseline=False)
+    results["imports"] = cold.import_probe(bench, args.import_reps)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from benchmarks.common import Bench, log, ms, stats
-from local.stack import ROOT
+from local.paths import EVENTS
 
 ROUTES = ("create", "get", "terminate")
 GET_SECRET = "secretsmanager.GetSecretValue"
@@ -98,7 +98,7 @@ def warm_routes(bench: Bench, per_route: int, block: int) -> dict[str, Any]:
 
 def warm_cleanup(bench: Bench, invocations: int) -> dict[str, Any]:
     """The scheduled function, warm, with nothing due (the cost of a run that finds no work)."""
-    event = ROOT / "events" / "cleanup_schedule.json"
+    event = EVENTS / "cleanup_schedule.json"
     bench.stack.invoke_warm("CleanupSessionsFunction", event)
     offset = bench.log_offset("sam-lambda")
     samples = []
