@@ -10,32 +10,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from local.stack import ROOT, TABLE, Stack, running
+from local.paths import ROOT, WEB
+from local.processes import listening
+from local.stack import Stack, running
+from tests.support.stack import reset
 
 pytestmark = pytest.mark.e2e
 
-WEB = ROOT / "web"
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 # One session per owner, so that a second Start shows the cap message.
 OVERRIDES = {"MAX_ACTIVE_SESSIONS_PER_OWNER": "1"}
 NODE_TIMEOUT = 300
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -53,26 +45,16 @@ def stack() -> Iterator[Stack]:
     # Ports of its own: the dev stack uses 3000/4010-4019/5173, the integration tier 3100/4110-4119.
     stack = Stack(name="e2e", api_port=3200, port_base=4210, web_port=5273, overrides=OVERRIDES)
     stack.down()  # a stale stack of an interrupted run
-    taken = [port for port in (3200, 4210, 4211, 4212, 4213, 5273) if _listening(port)]
+    taken = [port for port in (3200, 4210, 4211, 4212, 4213, 5273) if listening("127.0.0.1", port)]
     if taken:
         pytest.fail(f"ports {taken} on 127.0.0.1 are taken by another process; the e2e stack needs them")
     with running(stack):
         yield stack
 
 
-def _clean_slate(stack: Stack) -> None:
-    """An empty registry (so the cap counts only this run's sessions) and fresh simulators."""
-    db = stack.aws_client("dynamodb")
-    for item in db.scan(TableName=TABLE)["Items"]:
-        db.delete_item(TableName=TABLE, Key={"pk": item["pk"]})
-    request = urllib.request.Request(f"{stack.control_url}/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=10):
-        pass
-
-
 def test_demo_page_in_chromium(stack: Stack) -> None:
     """Given the stack and the page, when the browser tests run, then they all pass."""
-    _clean_slate(stack)
+    reset(stack)  # an empty registry (so the cap counts only this run's sessions) and fresh simulators
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
     env = os.environ | {

@@ -20,9 +20,10 @@ import schemathesis
 from hypothesis import HealthCheck, assume, settings
 from schemathesis import checks as st_checks
 
-from local.stack import ROOT
-from tests.integration.conftest import Local, problem
-from tests.unit.conftest import http_event
+from local.paths import ROOT, TEMPLATE
+from local.template import load_template
+from tests.support.stack import Local, problem
+from tests.unit.support import http_event
 
 pytestmark = pytest.mark.integration
 
@@ -86,10 +87,14 @@ def test_at_least_a_thousand_requests_per_operation() -> None:
 
 
 def test_the_spec_names_every_route_of_the_template() -> None:
-    template = (ROOT / "template.yaml").read_text()
-    routes = set(re.findall(r"Method:\s*(\w+)\s*\n\s*Path:\s*(\S+)", template))
+    routes = {
+        (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+        for resource in load_template(TEMPLATE)["Resources"].values()
+        for event in resource.get("Properties", {}).get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    }
     spec_routes = {(m.upper(), p) for op in schema.get_all_operations() for m, p in [op.ok().label.split(" ", 1)]}
-    assert {(m.upper(), p.strip("'\"")) for m, p in routes} == spec_routes
+    assert routes == spec_routes
 
 
 # -- concurrency ---------------------------------------------------------------------------

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import HANG_SECONDS, Local, problem
-from tests.unit.conftest import http_event
+from tests.support.stack import Local, problem
+from tests.unit.support import http_event
 
 pytestmark = pytest.mark.integration
 
+HANG_SECONDS = 5  # longer than the stack's UPSTREAM_READ_TIMEOUT (2 s; see conftest.py)
 FAILURES: dict[str, tuple[dict[str, Any], int]] = {
     "500": ({"kind": "status", "status": 500}, 502),
     "429": ({"kind": "status", "status": 429}, 502),
@@ -62,7 +63,7 @@ def test_avaturn_create_failures(local: Local, failure: str) -> None:
     problem(local.create(), status)
     assert len(local.requests_to("avaturn.create")) == 1  # never retried
     [row] = local.rows()
-    assert (row["status"]["S"], row["end_reason"]["S"]) == ("failed", "create_failed")
+    assert (row["status"]["S"], row["end_reason"]["S"]) == ("failed", "compensation")
     # A hang may still create the session upstream after we gave up (the simulator does, like a
     # real server would): nobody holds its token and Avaturn ends it after user_absent_timeout.
     settle(local, absent_timeout_passed=failure == "timeout")
@@ -91,7 +92,7 @@ def test_avaturn_delete_failures(local: Local, failure: str) -> None:
     settle(local)
     # the sweep finished what the owner started
     view = local.get(created["session_id"], created["token"]).json()
-    assert (view["status"], view["end_reason"]) == ("terminated", "client_request")
+    assert (view["status"], view["end_reason"]) == ("terminated", "owner")
     assert local.upstream_active() == set()
 
 

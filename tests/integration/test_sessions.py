@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.integration.conftest import Local, problem
+from tests.support.stack import Local, problem
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ def test_create_get_terminate_for_each_engine(local: Local, engine: str) -> None
     assert local.delete(created["session_id"], created["token"]).status_code == 204
     assert local.upstream_active() == set()
     ended = local.get(created["session_id"], created["token"]).json()
-    assert (ended["status"], ended["end_reason"]) == ("terminated", "client_request")
+    assert (ended["status"], ended["end_reason"]) == ("terminated", "owner")
     assert local.delete(created["session_id"], created["token"]).status_code == 204  # idempotent
 
 
