@@ -6,8 +6,7 @@ PY := $(VENV)/bin/python
 SAM := .venv-sam/bin/sam
 CHROMIUM := /usr/bin/chromium
 APT := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
-SRC := functions/shared/broker functions/*/app.py local/stack.py local/aws_resources.py \
-       local/simulators/upstream_sim
+SRC := functions/shared/broker functions/*/app.py local/*.py local/simulators/upstream_sim benchmarks scripts
 
 .PHONY: help setup run stop status build lint unit integration e2e test clean
 
