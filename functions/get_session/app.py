@@ -1,4 +1,5 @@
-"""GET /sessions/{session_id}: the state of the caller's own session."""
+"""GET /sessions/{session_id}: the state of the caller's own session; GET /sessions?status=active
+(JWT mode): the caller's open sessions, so an app can end or resume them after a reload."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from broker import factory
-from broker.api import build_app, caller_of, deadline_of, json_response
+from broker.api import build_app, caller_of, deadline_of, json_response, list_status_of
 from broker.observability import instrumented
 from broker.usecases.read import SessionReader
 
@@ -22,6 +23,14 @@ def get_session(session_id: str, reader: Annotated[SessionReader, Depends(factor
     caller = caller_of(app.current_event, reader.settings)
     view = reader.get(caller, session_id, deadline_of(app.lambda_context))
     return json_response(200, view.model_dump(mode="json", exclude_none=True))
+
+
+@app.get("/sessions")
+def list_sessions(reader: Annotated[SessionReader, Depends(factory.reader)]) -> Response[str]:
+    list_status_of(app.current_event)
+    caller = caller_of(app.current_event, reader.settings)
+    views = reader.open_sessions(caller, deadline_of(app.lambda_context))
+    return json_response(200, {"sessions": [v.model_dump(mode="json", exclude_none=True) for v in views]})
 
 
 @instrumented(correlation_paths.API_GATEWAY_HTTP)

@@ -39,11 +39,31 @@ class Clock:
         self.now += seconds
 
 
+class EventBus:
+    """An in-memory EventBridge: ``put_events`` records each entry; ``ended()`` gives the
+    ``Session Ended`` details put so far."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803 - boto3's name
+        with self._lock:
+            self.entries.extend(Entries)
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": str(uuid.uuid4())} for _ in Entries]}
+
+    def ended(self) -> list[dict[str, Any]]:
+        return [json.loads(e["Detail"]) for e in self.entries if e["DetailType"] == "Session Ended"]
+
+
 class Broker(factory.Components):
-    """The production object graph (``broker.factory.Components``) over moto and fake upstreams."""
+    """The production object graph (``broker.factory.Components``) over moto, fake upstreams and
+    an in-memory event bus."""
 
     def __init__(self, settings: Settings, upstreams: FakeUpstreams, clock: Clock, dynamodb: Any, secretsmanager: Any):
-        super().__init__(settings, make_http_client(settings, upstreams.transport()), dynamodb, secretsmanager, clock)
+        self.bus = EventBus()
+        http = make_http_client(settings, upstreams.transport())
+        super().__init__(settings, http, dynamodb, secretsmanager, clock, eventbridge=self.bus)
         self.upstreams = upstreams
         self.fake_clock = clock
 
@@ -179,6 +199,7 @@ def http_event(
     session_id: str | None = None,
     source_ip: str = "198.51.100.7",
     sub: str | None = None,
+    query: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A sample event from events/ (made with ``sam local generate-event``), adjusted."""
     event = copy.deepcopy(load_event(name))
@@ -189,8 +210,11 @@ def http_event(
     event["requestContext"]["requestId"] = str(uuid.uuid4())
     if session_id is not None:
         event["pathParameters"] = {"session_id": session_id}
-        event["rawPath"] = f"/sessions/{session_id}"
+        event["rawPath"] = event["routeKey"].split(" ", 1)[1].replace("{session_id}", session_id)
         event["requestContext"]["http"]["path"] = event["rawPath"]
+    if query is not None:
+        event["queryStringParameters"] = query
+        event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())
     if sub is not None:
         event["requestContext"]["authorizer"] = {"jwt": {"claims": {"sub": sub}, "scopes": None}}
     else:
@@ -223,6 +247,7 @@ class Api:
             factory.creator: lambda: self.broker.creator,
             factory.terminator: lambda: self.broker.terminator,
             factory.reader: lambda: self.broker.reader,
+            factory.lease_keeper: lambda: self.broker.lease_keeper,
         }
         try:
             return self.handlers[function].lambda_handler(event, context or FakeContext())
@@ -245,6 +270,22 @@ class Api:
     def get(self, session_id: str, token: str | None = None, **kw: Any) -> dict[str, Any]:
         headers = {"x-session-token": token} if token else {}
         event = http_event("get_session", headers=headers, session_id=session_id, **kw)
+        return self.call("get_session", event)
+
+    def end(self, session_id: str, body: Any = None, *, raw: str | None = None, **kw: Any) -> dict[str, Any]:
+        """POST /sessions/{id}/end as ``navigator.sendBeacon`` sends it (``text/plain``)."""
+        headers = kw.pop("headers", {"content-type": "text/plain;charset=UTF-8"})
+        text = raw if raw is not None else json.dumps(body)
+        event = http_event("end_session", body=text, headers=headers, session_id=session_id, **kw)
+        return self.call("terminate_session", event)
+
+    def keepalive(self, session_id: str, token: str | None = None, **kw: Any) -> dict[str, Any]:
+        headers = {"x-session-token": token} if token else {}
+        event = http_event("keepalive_session", headers=headers, session_id=session_id, **kw)
+        return self.call("terminate_session", event)
+
+    def list(self, query: dict[str, str] | None = None, **kw: Any) -> dict[str, Any]:
+        event = http_event("list_sessions", query=query if query is not None else {"status": "active"}, **kw)
         return self.call("get_session", event)
 
     def cleanup(self, remaining_ms: int = 60_000) -> dict[str, int]:

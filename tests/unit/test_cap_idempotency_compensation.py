@@ -16,11 +16,17 @@ KEY_1, KEY_2, KEY_3, KEY_4, SHARED_KEY = (str(uuid.uuid4()) for _ in range(5))
 
 
 class TestCap:
-    def test_third_session_gets_429_with_retry_after(self, api: Api) -> None:
-        assert [api.create(None)["statusCode"] for _ in range(2)] == [201, 201]
+    def test_third_session_gets_429_with_the_real_wait(self, api: Api) -> None:
+        # Given two sessions, the first created 100 s before the second (max_duration 900 s)
+        assert api.create(None)["statusCode"] == 201
+        api.broker.fake_clock.advance(100)
+        assert api.create(None)["statusCode"] == 201
+        api.broker.fake_clock.advance(50)
+        # When a third create arrives, it is refused until the first one's end: 750 s from now
         response = api.create(None)
         assert response["statusCode"] == 429
-        assert response["headers"]["Retry-After"] == "60"
+        assert response["headers"]["Retry-After"] == "750"
+        assert (body_of(response)["limit"], body_of(response)["used"]) == (2, 2)
         assert len(api.broker.upstreams.seen("avaturn.create")) == 2
 
     def test_the_cap_counts_per_source_ip_in_anonymous_mode(self, api: Api) -> None:

@@ -83,8 +83,8 @@ BROKER_ERRORS = [cls for cls in vars(errors).values() if isinstance(cls, type) a
 def instantiate(cls: type[errors.BrokerError], detail: str) -> errors.BrokerError:
     if issubclass(cls, errors.UpstreamError):
         return cls("avaturn", detail)
-    if issubclass(cls, errors.CapReachedError):
-        return cls(detail, 60)
+    if issubclass(cls, errors.LimitError):
+        return cls(detail, limit=2, used=2, retry_after=60)
     return cls(detail)
 
 
@@ -106,7 +106,10 @@ def test_every_domain_error_becomes_a_complete_problem(cls: type[errors.BrokerEr
     assert body["title"] == title
     assert body["detail"] == detail
     assert body["request_id"]
-    assert ("Retry-After" in response["headers"]) == isinstance(exc, errors.CapReachedError)
+    limited = isinstance(exc, errors.LimitError)
+    waits = isinstance(exc, errors.UpstreamUnavailableError) and exc.retry_after is not None
+    assert ("Retry-After" in response["headers"]) == (limited or waits)
+    assert ({"limit", "used"} <= body.keys()) == limited
     if cls is not errors.BrokerError:
         assert status != 500, f"{cls.__name__} has no mapping"
 

@@ -26,7 +26,9 @@ MANAGED = {  # what SAM attaches for logs and Tracing: Active, nothing else
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
 }
-TABLE, INDEX, QUEUE = "SessionsTable.Arn", "SessionsTable.Arn/index/sweep-index", "CleanupDeadLetterQueue.Arn"
+TABLE, QUEUE = "SessionsTable.Arn", "CleanupDeadLetterQueue.Arn"
+INDEX, OWNER_INDEX = "SessionsTable.Arn/index/sweep-index", "SessionsTable.Arn/index/owner-index"
+EVENTS = {("events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/default")}
 NO_VALUE = object()
 
 Grant = tuple[str, str]  # (action, resource); resources of the stack by logical id, e.g. "SessionsTable.Arn"
@@ -121,6 +123,10 @@ def table(*actions: str) -> set[Grant]:
     return {(f"dynamodb:{action}", TABLE) for action in actions}
 
 
+def query(*indexes: str) -> set[Grant]:
+    return {("dynamodb:Query", index) for index in indexes}
+
+
 def secrets(*arns: str) -> set[Grant]:
     return {("secretsmanager:GetSecretValue", arn) for arn in arns}
 
@@ -130,10 +136,11 @@ def kms(*services: str, actions: tuple[str, ...] = ("kms:Decrypt",)) -> set[Gran
 
 
 # --- what each function's code uses (broker/store.py, broker/secrets.py, Powertools idempotency) --------
-CREATE_TABLE = table("GetItem", "PutItem", "UpdateItem", "DeleteItem")  # rows, counter, idempotency records
-TERMINATE_TABLE = table("GetItem", "UpdateItem")  # read, claim, finish (a transaction of two updates)
-GET_TABLE = table("GetItem")
-CLEANUP_TABLE = {("dynamodb:Query", INDEX), *table("UpdateItem")}  # the sparse index, then claim and finish
+# rows, counters, the creates flag, idempotency records; admission reads the owner's open and the due sessions
+CREATE_TABLE = {*table("GetItem", "PutItem", "UpdateItem", "DeleteItem"), *query(OWNER_INDEX, INDEX)} | EVENTS
+TERMINATE_TABLE = table("GetItem", "UpdateItem") | EVENTS  # read, claim or renew, finish (a transaction)
+GET_TABLE = table("GetItem") | query(OWNER_INDEX)  # a session, the caller's open sessions
+CLEANUP_TABLE = query(INDEX) | table("UpdateItem") | EVENTS  # the sparse index, then claim and finish
 DESTINATION = {("sqs:SendMessage", QUEUE)}  # the on-failure destination
 
 
@@ -172,14 +179,14 @@ def test_with_an_engine_secret_and_a_key_only_create_can_read_the_engine_keys() 
 
 
 @pytest.mark.parametrize("overrides", [{}, {"ExistingSecretArn": BROKER, "EngineSecretId": ENGINE}])
-def test_no_function_scans_the_table_or_queries_it_outside_the_sweep_index(overrides: dict[str, str]) -> None:
+def test_no_function_scans_the_table_or_queries_it_outside_its_sparse_indexes(overrides: dict[str, str]) -> None:
     # Given any parameter set, when every grant of every function is listed
     grants = set().union(*scope(overrides).values())
 
-    # Then the only Query is on the sweep index and nothing may Scan or touch another index
-    assert ("dynamodb:Scan", TABLE) not in grants
-    assert {g for g in grants if g[0] == "dynamodb:Query"} == {("dynamodb:Query", INDEX)}
-    assert all(not r.startswith(TABLE) or r in (TABLE, INDEX) for _, r in grants)
+    # Then nothing may Scan, and the only Queries are on the sparse sweep and owner indexes
+    assert not {g for g in grants if g[0] == "dynamodb:Scan"}
+    assert {g for g in grants if g[0] == "dynamodb:Query"} == query(INDEX, OWNER_INDEX)
+    assert all(not r.startswith(TABLE) or r in (TABLE, INDEX, OWNER_INDEX) for _, r in grants)
 
 
 def test_the_engine_secret_reaches_the_create_function_and_nothing_else() -> None:

@@ -8,22 +8,24 @@ import binascii
 import ipaddress
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import http_sf
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from broker import errors
 from broker.config import Settings
-from broker.models import Caller, CreateSessionRequest
-from broker.observability import count_upstream_failure, logger
+from broker.models import Caller, CreateSessionRequest, EndSessionRequest
+from broker.observability import count_rejection, count_upstream_failure, logger
 from broker.timing import Deadline
 
+BodyT = TypeVar("BodyT", bound=BaseModel)
 MAX_BODY_BYTES = 4096
+MAX_END_BODY_BYTES = 1024
 MAX_IDEMPOTENCY_KEY = 128
 RANDOM_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{22,}={0,2}")
 """An Idempotency-Key with at least 122 bits of randomness, as anonymous mode requires: at least 22
@@ -46,7 +48,13 @@ _PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     errors.UnsupportedMediaTypeError: (415, "unsupported-media-type", "Unsupported media type"),
     errors.InvalidRequestError: (422, "invalid-request", "Invalid request"),
     errors.IdempotencyMismatchError: (422, "idempotency-key-reused", "Idempotency-Key reused"),
+    errors.SessionEndedError: (409, "session-ended", "Session ended"),
+    errors.LimitError: (429, "limit-reached", "Limit reached"),
     errors.CapReachedError: (429, "session-cap-reached", "Too many active sessions"),
+    errors.BudgetExhaustedError: (429, "budget-exhausted", "Daily session budget exhausted"),
+    errors.RateLimitedError: (429, "rate-limited", "Too many creates"),
+    errors.AtCapacityError: (503, "broker-at-capacity", "Broker at capacity"),
+    errors.CreatesPausedError: (503, "creates-paused", "Creates paused"),
     errors.UpstreamTimeoutError: (504, "upstream-timeout", "Upstream timeout"),
     errors.UpstreamUnavailableError: (503, "upstream-unavailable", "Upstream unavailable"),
     errors.UpstreamError: (502, "upstream-error", "Upstream error"),
@@ -108,8 +116,11 @@ def build_app() -> APIGatewayHttpResolver:
         headers = dict(_SECURITY_HEADERS)
         if isinstance(exc, errors.InvalidRequestError) and exc.errors:
             body["errors"] = exc.errors
-        if isinstance(exc, errors.CapReachedError):
+        if isinstance(exc, errors.LimitError | errors.CreatesPausedError):
+            count_rejection(slug)
+        if isinstance(exc, errors.LimitError):
             headers["Retry-After"] = str(exc.retry_after)
+            body["limit"], body["used"] = exc.limit, exc.used
         if isinstance(exc, errors.UpstreamUnavailableError) and exc.retry_after is not None:
             headers["Retry-After"] = str(exc.retry_after)
         return Response(
@@ -233,17 +244,43 @@ def _is_unicode(text: str) -> bool:
 
 
 def parse_create_request(event: APIGatewayProxyEventV2) -> CreateSessionRequest:
-    """The optional JSON body of POST /sessions, checked for size (``BodyTooLargeError``), media
-    type (``UnsupportedMediaTypeError``), syntax (``MalformedBodyError``), then schema
-    (``InvalidRequestError``)."""
+    """The optional JSON body of POST /sessions (at most ``MAX_BODY_BYTES``); errors as in
+    ``parse_json_body``."""
+    return parse_json_body(event, CreateSessionRequest, MAX_BODY_BYTES, optional=True)
+
+
+def parse_end_request(event: APIGatewayProxyEventV2) -> EndSessionRequest:
+    """The body of POST /sessions/{id}/end: JSON sent as ``text/plain`` (what
+    ``navigator.sendBeacon`` sends with a string, a CORS simple request) or as JSON, at most
+    ``MAX_END_BODY_BYTES``; errors as in ``parse_json_body``."""
+    return parse_json_body(event, EndSessionRequest, MAX_END_BODY_BYTES, text_plain=True)
+
+
+def parse_json_body(
+    event: APIGatewayProxyEventV2,
+    model: type[BodyT],
+    max_bytes: int,
+    *,
+    optional: bool = False,
+    text_plain: bool = False,
+) -> BodyT:
+    """A JSON object body validated as ``model``, checked for size (``BodyTooLargeError``),
+    media type (``UnsupportedMediaTypeError``; ``text/plain`` too when ``text_plain``), syntax
+    (``MalformedBodyError``), then schema (``InvalidRequestError``). An empty body is the
+    model's defaults when ``optional``, else a 422."""
     raw = _body_bytes(event)
-    if len(raw) > MAX_BODY_BYTES:
-        raise errors.BodyTooLargeError(f"the body must be at most {MAX_BODY_BYTES} bytes")
+    if len(raw) > max_bytes:
+        raise errors.BodyTooLargeError(f"the body must be at most {max_bytes} bytes")
     if not raw.strip():
-        return CreateSessionRequest()
+        if optional:
+            return model()
+        raise errors.InvalidRequestError("a JSON body is required", [{"loc": "body", "msg": "missing"}])
     media_type = (header(event, "content-type") or "").partition(";")[0].strip(OWS).lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise errors.UnsupportedMediaTypeError("the body must be application/json")
+    is_json = media_type == "application/json" or media_type.endswith("+json")
+    if not is_json and not (text_plain and media_type in ("text/plain", "")):
+        raise errors.UnsupportedMediaTypeError(
+            "the body must be application/json" + (" or text/plain" if text_plain else "")
+        )
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):
@@ -251,10 +288,21 @@ def parse_create_request(event: APIGatewayProxyEventV2) -> CreateSessionRequest:
     if not isinstance(data, dict):
         raise errors.InvalidRequestError("the body must be a JSON object", [{"loc": "body", "msg": "not an object"}])
     try:
-        return CreateSessionRequest.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = [{"loc": ".".join(str(p) for p in e["loc"]) or "body", "msg": e["msg"]} for e in exc.errors()]
         raise errors.InvalidRequestError("the body does not match the schema", problems) from None
+
+
+def list_status_of(event: APIGatewayProxyEventV2) -> str:
+    """The ``status`` query parameter of GET /sessions: only ``active`` (open sessions) is
+    listed. Raises ``InvalidRequestError`` otherwise."""
+    status = (event.query_string_parameters or {}).get("status")
+    if status != "active":
+        raise errors.InvalidRequestError(
+            "only status=active can be listed", [{"loc": "query:status", "msg": "must be 'active'"}]
+        )
+    return status
 
 
 def _body_bytes(event: APIGatewayProxyEventV2) -> bytes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EngineName = Literal["openai-realtime", "cartesia", "external"]
@@ -68,7 +68,20 @@ class Settings(BaseSettings):
     session_max_duration: int = Field(900, ge=60, le=86400)
     user_absent_timeout: int = Field(60, ge=10, le=86400)
     max_active_sessions_per_owner: int = Field(2, ge=1, le=100)
-    cap_retry_after_seconds: int = Field(60, ge=1, le=3600)
+    max_session_seconds_per_owner_per_day: int = Field(0, ge=0, le=864000)
+    """Each owner's session seconds per UTC day (0 = off): a create reserves its max_duration,
+    clamped to what is left (at least 60 s); an end refunds what was not used."""
+    max_creates_per_owner_per_minute: int = Field(0, ge=0, le=10000)
+    """Creates each owner may make per clock minute (0 = off)."""
+    max_active_sessions_total: int = Field(0, ge=0, le=1000000)
+    """Open sessions across all owners (0 = off): the Avaturn account's concurrency."""
+    session_lease_seconds: int = Field(0, ge=0, le=3600)
+    """Seconds a session lives without a keepalive (0 = off): a lapsed lease stops counting, and
+    the owner's next create or the sweep ends it upstream (end reason ``abandoned``)."""
+    control_cache_seconds: int = Field(10, ge=1, le=300)
+    """How long a function trusts its copy of the creates-paused flag."""
+    event_bus_name: str = "default"
+    """EventBridge bus of the ``Session Ended`` events (empty = no events)."""
     idempotency_ttl_seconds: int = Field(3600, ge=60, le=86400)
 
     cleanup_grace_seconds: int = Field(120, ge=30, le=3600)
@@ -80,6 +93,14 @@ class Settings(BaseSettings):
     anonymous_ipv6_prefix: int = Field(64, ge=48, le=128)
     """Anonymous mode: the prefix length of the network that is one IPv6 owner (64: a subscriber's
     /64, whose hosts pick addresses in it freely; 48 is a whole site; 128, one address)."""
+
+    @field_validator("max_session_seconds_per_owner_per_day", "session_lease_seconds")
+    @classmethod
+    def _off_or_at_least_a_minute(cls, value: int, info: ValidationInfo) -> int:
+        least = 60 if info.field_name == "max_session_seconds_per_owner_per_day" else 15
+        if 0 < value < least:
+            raise ValueError(f"{str(info.field_name).upper()} must be 0 (off) or at least {least}")
+        return value
 
     @field_validator("allowed_engines", "allowed_avatar_ids", mode="before")
     @classmethod

@@ -63,12 +63,40 @@ class ReplayUnavailableError(BrokerError):
     """The stored response of an Idempotency-Key can no longer be opened (the secret changed)."""
 
 
-class CapReachedError(BrokerError):
-    """The owner already holds the maximum number of active sessions."""
+class LimitError(BrokerError):
+    """A spend limit refuses the request. ``limit`` and ``used`` are in the limit's own unit
+    (sessions, seconds or creates); ``retry_after`` is the real wait in whole seconds until it
+    frees (at least 1)."""
 
-    def __init__(self, detail: str, retry_after: int) -> None:
+    def __init__(self, detail: str, *, limit: int, used: int, retry_after: int) -> None:
         super().__init__(detail)
-        self.retry_after = retry_after
+        self.limit = limit
+        self.used = used
+        self.retry_after = max(1, retry_after)
+
+
+class CapReachedError(LimitError):
+    """The owner already holds ``MAX_ACTIVE_SESSIONS_PER_OWNER`` open sessions (429)."""
+
+
+class BudgetExhaustedError(LimitError):
+    """The owner's session seconds for this UTC day are spent (429); frees at midnight UTC."""
+
+
+class RateLimitedError(LimitError):
+    """The owner made ``MAX_CREATES_PER_OWNER_PER_MINUTE`` creates this minute (429)."""
+
+
+class AtCapacityError(LimitError):
+    """The broker holds ``MAX_ACTIVE_SESSIONS_TOTAL`` open sessions (503)."""
+
+
+class CreatesPausedError(BrokerError):
+    """An operator paused creates (the kill switch; 503)."""
+
+
+class SessionEndedError(BrokerError):
+    """The session has ended: it cannot be kept alive (409)."""
 
 
 class ConfigurationError(BrokerError):

@@ -23,14 +23,18 @@ from pydantic_core import ErrorDetails
 from broker import aws
 from broker.clients.avaturn import AvaturnClient
 from broker.config import Settings, SettingsConflictError
+from broker.control import CreatesSwitch
 from broker.errors import ConfigurationError
+from broker.events import SessionEvents
 from broker.http import make_http_client
 from broker.observability import logger
 from broker.secrets import KeyStore
 from broker.store import SessionStore
 from broker.timing import Clock
+from broker.usecases.admission import Admission
 from broker.usecases.create import SessionCreator
 from broker.usecases.ending import SessionEnder
+from broker.usecases.keepalive import LeaseKeeper
 from broker.usecases.read import SessionReader
 from broker.usecases.sweep import Sweeper
 from broker.usecases.terminate import SessionTerminator
@@ -76,16 +80,25 @@ class Components:
     dynamodb: Any
     secretsmanager: Any
     clock: Clock = time.time
+    eventbridge: Any = None
 
     def __post_init__(self) -> None:
         self.dynamodb = aws.resilient(self.dynamodb)
         self.secretsmanager = aws.resilient(self.secretsmanager)
+        if self.eventbridge is not None:
+            self.eventbridge = aws.resilient(self.eventbridge)
 
     @classmethod
     def from_environment(cls) -> Components:
         """The production graph. Raises ``ConfigurationError`` on invalid settings."""
         settings = load_settings()
-        return cls(settings, make_http_client(settings), aws.client("dynamodb"), aws.client("secretsmanager"))
+        return cls(
+            settings,
+            make_http_client(settings),
+            aws.client("dynamodb"),
+            aws.client("secretsmanager"),
+            eventbridge=aws.client("events") if settings.event_bus_name else None,
+        )
 
     @cached_property
     def keys(self) -> KeyStore:
@@ -120,6 +133,28 @@ class Components:
         )
 
     @cached_property
+    def events(self) -> SessionEvents:
+        """``Session Ended`` events (off without an EventBridge client or bus)."""
+        return SessionEvents(self.eventbridge, self.settings.event_bus_name if self.eventbridge else "")
+
+    @cached_property
+    def creates_switch(self) -> CreatesSwitch:
+        """The operator's kill switch for creates."""
+        s = self.settings
+        return CreatesSwitch(self.dynamodb, s.sessions_table_name, s.control_cache_seconds)
+
+    @cached_property
+    def admission(self) -> Admission:
+        """The kill switch and the spend limits."""
+        return Admission(
+            settings=self.settings,
+            store=self.store,
+            ender=self.ender,
+            creates_paused=self.creates_switch.paused_reason,
+            clock=self.clock,
+        )
+
+    @cached_property
     def creator(self) -> SessionCreator:
         """The create use case."""
         idempotency = DynamoDBPersistenceLayer(
@@ -132,18 +167,27 @@ class Components:
             mint=self.minters,
             idempotency_store=idempotency,
             replay_secret=self.keys.getter("avaturn"),
+            admission=self.admission,
+            ender=self.ender,
             clock=self.clock,
         )
 
     @cached_property
     def ender(self) -> SessionEnder:
         """The shared "claim, then end" step."""
-        return SessionEnder(settings=self.settings, store=self.store, avaturn=self.avaturn, clock=self.clock)
+        return SessionEnder(
+            settings=self.settings, store=self.store, avaturn=self.avaturn, events=self.events, clock=self.clock
+        )
 
     @cached_property
     def terminator(self) -> SessionTerminator:
         """The terminate use case."""
         return SessionTerminator(settings=self.settings, store=self.store, ender=self.ender)
+
+    @cached_property
+    def lease_keeper(self) -> LeaseKeeper:
+        """The keepalive use case."""
+        return LeaseKeeper(settings=self.settings, store=self.store, clock=self.clock)
 
     @cached_property
     def reader(self) -> SessionReader:
@@ -176,6 +220,11 @@ def creator() -> SessionCreator:
 def terminator() -> SessionTerminator:
     """Dependency: the terminate use case. Raises ``ConfigurationError``."""
     return components().terminator
+
+
+def lease_keeper() -> LeaseKeeper:
+    """Dependency: the keepalive use case. Raises ``ConfigurationError``."""
+    return components().lease_keeper
 
 
 def reader() -> SessionReader:

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +44,18 @@ class CreateSessionRequest(BaseModel):
 
     engine: EngineName | None = None
     avatar_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+
+
+class EndSessionRequest(BaseModel):
+    """Body of POST /sessions/{session_id}/end (the page's beacon): the session token proves
+    ownership; ``reason`` says why (``page_closed``, ``user``, or ``client_error`` with the web
+    SDK's error code in ``error``, e.g. ``limits_exceeded``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    token: str = Field(min_length=1, max_length=8192)
+    reason: Literal["page_closed", "client_error", "user"] = "page_closed"
+    error: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
 
 
 class Status(enum.StrEnum):
@@ -127,6 +140,29 @@ class Session:
     terminated_at: int | None = None
     end_reason: EndReason | None = None
     pending_end_reason: EndReason | None = None
+    lease_expires_at: int | None = None
+    """Epoch seconds the lease ends (``SESSION_LEASE_SECONDS`` on); None: no lease."""
+    budget_day: str | None = None
+    """UTC day (``YYYY-MM-DD``) whose budget this session's seconds were reserved from."""
+    reserved_seconds: int | None = None
+    """Seconds reserved from ``budget_day``'s budget (its max_duration); None: no budget."""
+    counted_total: bool = False
+    """True when the session holds one of the broker-wide slots (v1 rows do not)."""
+    client_error: str | None = None
+    """The web SDK's error code a ``client_error`` end reported."""
+    profile: str | None = None
+    """The profile the session was created from."""
+
+    def lease_lapsed(self, now: float) -> bool:
+        """True when the session has a lease and it ended before ``now`` (epoch seconds)."""
+        return self.lease_expires_at is not None and self.lease_expires_at <= now
+
+    def seconds_used(self, now: int) -> int:
+        """Seconds this session ran: from creation to ``now``, within its max_duration; 0 when
+        it never reached Avaturn."""
+        if self.avaturn_session_id is None:
+            return 0
+        return max(0, min(now, self.expires_at) - self.created_at)
 
     def owned_by(self, caller: Caller, *, jwt_mode: bool) -> bool:
         """JWT mode: the caller's ``sub`` is the owner. Anonymous mode: the caller holds the token."""
@@ -159,6 +195,9 @@ class SessionView(BaseModel):
     expires_at: str
     terminated_at: str | None = None
     end_reason: EndReason | None = None
+    lease_expires_at: str | None = None
+    client_error: str | None = None
+    profile: str | None = None
 
     @classmethod
     def of(cls, session: Session) -> SessionView:
@@ -172,6 +211,9 @@ class SessionView(BaseModel):
             expires_at=iso(session.expires_at) or "",
             terminated_at=iso(session.terminated_at),
             end_reason=session.end_reason,
+            lease_expires_at=iso(session.lease_expires_at),
+            client_error=session.client_error,
+            profile=session.profile,
         )
 
 

@@ -84,6 +84,19 @@ def count(name: str, value: int = 1) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
+def count_end(reason: str, seconds_used: int) -> None:
+    """``SessionsEnded`` with the end reason as a dimension, and the session's ``SecondsUsed``."""
+    with single_metric(name="SessionsEnded", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
+        metric.add_dimension(name="end_reason", value=reason)
+    metrics.add_metric(name="SecondsUsed", unit=MetricUnit.Seconds, value=seconds_used)
+
+
+def count_rejection(reason: str) -> None:
+    """``Rejections`` of creates by a limit or the kill switch, with the problem type as a dimension."""
+    with single_metric(name="Rejections", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
+        metric.add_dimension(name="reason", value=reason)
+
+
 def count_upstream_failure(upstream: Upstream) -> None:
     """UpstreamFailures, with the upstream as a dimension (its own metric blob)."""
     with single_metric(name="UpstreamFailures", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:

@@ -9,7 +9,6 @@ every upstream session is either recorded with an owner or terminated.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -26,7 +25,6 @@ from broker.clients.avaturn import AvaturnClient
 from broker.config import EngineName, Settings
 from broker.errors import (
     BrokerError,
-    CapReachedError,
     DependencyUnavailableError,
     IdempotencyInProgressError,
     IdempotencyMismatchError,
@@ -38,6 +36,8 @@ from broker.observability import count, logger
 from broker.replay import SealedTokenSerializer
 from broker.store import SessionStore
 from broker.timing import Clock, Deadline
+from broker.usecases.admission import Admission
+from broker.usecases.ending import SessionEnder
 
 MINT_SHARE = 0.4
 """Share of the time left that minting the engine credential may use, retries included."""
@@ -61,6 +61,8 @@ class SessionCreator:
     mint: EngineMinter
     idempotency_store: BasePersistenceLayer
     replay_secret: Callable[[], str]
+    admission: Admission
+    ender: SessionEnder
     clock: Clock = time.time
 
     def create(
@@ -71,8 +73,8 @@ class SessionCreator:
         With ``idempotency_key``, the same key from the same owner within
         ``idempotency_ttl_seconds`` returns the first answer and creates one upstream session.
 
-        Raises ``InvalidRequestError`` (engine or avatar not allowed), ``CapReachedError`` (the
-        owner holds ``max_active_sessions_per_owner`` open sessions), ``IdempotencyMismatchError``,
+        Raises ``InvalidRequestError`` (engine or avatar not allowed), the refusals of
+        ``Admission.admit`` (kill switch and spend limits), ``IdempotencyMismatchError``,
         ``IdempotencyInProgressError``, ``ReplayUnavailableError``, ``UpstreamError``,
         ``UpstreamTimeoutError``, ``ConfigurationError`` and ``DependencyUnavailableError``.
         """
@@ -140,28 +142,13 @@ class SessionCreator:
 
     def _create(self, owner: str, engine: EngineName, avatar_id: str | None, deadline: Deadline) -> CreatedSession:
         s = self.settings
-        now = int(self.clock())
-        session = Session(
-            session_id=str(uuid.uuid4()),
-            owner=owner,
-            engine=engine,
-            avatar_id=avatar_id,
-            status=Status.PENDING,
-            created_at=now,
-            expires_at=now + s.session_max_duration,
-            due_at=now + s.cleanup_grace_seconds,
-        )
-        try:
-            self.store.reserve(session, s.max_active_sessions_per_owner, s.cap_retry_after_seconds)
-        except CapReachedError:
-            count("CapRejections")
-            raise
+        session = self.admission.admit(owner, engine, avatar_id, deadline)
         try:
             conversation_engine = self.mint(engine, deadline.portion(MINT_SHARE))
             upstream = self.avaturn.create_session(
                 conversation_engine=conversation_engine,
                 avatar_id=avatar_id,
-                max_duration=s.session_max_duration,
+                max_duration=session.expires_at - session.created_at,  # the budget's clamp holds upstream too
                 user_absent_timeout=s.user_absent_timeout,
                 deadline=deadline.less(RECORD_RESERVE),
             )
@@ -173,7 +160,7 @@ class SessionCreator:
             status=Status.ACTIVE,
             avaturn_session_id=upstream.session_id,
             token_sha256=token_digest(upstream.token),
-            due_at=session.expires_at,
+            due_at=min(session.expires_at, session.lease_expires_at or session.expires_at),
         )
         if not self._record(active):
             self._compensate(session, upstream.session_id, deadline)
@@ -198,7 +185,7 @@ class SessionCreator:
     def _release(self, session: Session) -> None:
         """Give the slot back; if even that fails, the sweep finds the pending row later."""
         try:
-            self.store.finish(session, status=Status.FAILED, reason=EndReason.COMPENSATION, now=int(self.clock()))
+            self.ender.finish(session, Status.FAILED, EndReason.COMPENSATION)
         except BrokerError:
             logger.exception("releasing a pending session failed", extra={"session_id": session.session_id})
 

@@ -1,8 +1,10 @@
 """The one way an open session ends: claim it, end it upstream, finish it in the registry.
 
-Terminate (the owner) and the sweep (the schedule) both end sessions through ``SessionEnder``,
-so the claim (a conditional update that makes the caller the only one acting on the session for
-``cleanup_grace_seconds``) and the upstream DELETE are written once.
+Terminate (the owner, the page's beacon), the sweep (the schedule), a create that frees its
+owner's due sessions, and the operator's bulk end all end sessions through ``SessionEnder``, so
+the claim (a conditional update that makes the caller the only one acting on the session for
+``cleanup_grace_seconds``), the upstream DELETE, the registry's finish (which gives back every
+slot and the unused budget) and the ``Session Ended`` event are written once.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from dataclasses import dataclass
 from broker.clients.avaturn import AvaturnClient
 from broker.config import Settings
 from broker.errors import UpstreamError, UpstreamGoneError
+from broker.events import SessionEvents
 from broker.models import EndReason, Session, Status
-from broker.observability import count, logger
+from broker.observability import count, count_end, logger
 from broker.store import SessionStore
 from broker.timing import Clock, Deadline
 
@@ -27,6 +30,18 @@ class EndOutcome(enum.StrEnum):
     SKIPPED = "skipped"  # someone else holds it or already finished it
 
 
+def due_reason(session: Session, now: float) -> EndReason:
+    """Why a session whose ``due_at`` has passed is ended: ``abandoned`` (its lease lapsed
+    before ``expires_at``), ``expired``, ``compensation`` (a create cut off part-way) or
+    ``stale`` (an end cut off part-way; a reason it already had is kept)."""
+    if session.status is Status.ACTIVE:
+        lapsed_early = session.lease_expires_at is not None and session.lease_expires_at < session.expires_at
+        return EndReason.ABANDONED if lapsed_early and session.lease_lapsed(now) else EndReason.EXPIRED
+    if session.status is Status.PENDING:
+        return EndReason.COMPENSATION
+    return EndReason.STALE
+
+
 @dataclass
 class SessionEnder:
     """Claims and ends open sessions. ``clock`` returns epoch seconds."""
@@ -34,17 +49,25 @@ class SessionEnder:
     settings: Settings
     store: SessionStore
     avaturn: AvaturnClient
+    events: SessionEvents
     clock: Clock = time.time
 
-    def claim_and_end(self, session: Session, reason: EndReason, deadline: Deadline) -> EndOutcome:
-        """End ``session`` (as last read) for ``reason``, unless another caller claims it first.
+    def claim_and_end(
+        self, session: Session, reason: EndReason, deadline: Deadline, client_error: str | None = None
+    ) -> EndOutcome:
+        """End ``session`` (as last read) for ``reason`` (with the SDK's ``client_error`` code,
+        if the page reported one), unless another caller claims it first.
 
         Raises ``UpstreamError`` / ``UpstreamTimeoutError`` when Avaturn fails (the session stays
         ``terminating`` and the sweep retries it after the grace period) and
         ``DependencyUnavailableError`` when the registry fails.
         """
         claimed = self.store.claim(
-            session, now=int(self.clock()), grace=self.settings.cleanup_grace_seconds, reason=reason
+            session,
+            now=int(self.clock()),
+            grace=self.settings.cleanup_grace_seconds,
+            reason=reason,
+            client_error=client_error,
         )
         if claimed is None:
             return EndOutcome.SKIPPED
@@ -77,8 +100,16 @@ class SessionEnder:
                     "Avaturn did not confirm the end of a session past max_duration; finished anyway",
                     extra={"session_id": claimed.session_id},
                 )
-        finished = self.store.finish(claimed, status=status, reason=reason, now=int(self.clock()))
-        if finished:
-            count("SessionsTerminated")
-            logger.info("session ended", extra={"session_id": claimed.session_id, "end_reason": reason.value})
-        return finished
+        return self.finish(claimed, status, reason)
+
+    def finish(self, session: Session, status: Status, reason: EndReason) -> bool:
+        """Close ``session`` in the registry (as it was read), count it and announce it; False
+        if someone else finished it first. Raises ``DependencyUnavailableError``."""
+        now = int(self.clock())
+        if not self.store.finish(session, status=status, reason=reason, now=now):
+            return False
+        used = session.seconds_used(now)
+        count_end(reason.value, used)
+        logger.info("session ended", extra={"session_id": session.session_id, "end_reason": reason.value})
+        self.events.ended(session, reason, now, used)
+        return True

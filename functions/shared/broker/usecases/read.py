@@ -1,4 +1,5 @@
-"""Read one session: ``GET /sessions/{session_id}``, owner only."""
+"""Read the caller's sessions: ``GET /sessions/{session_id}`` (owner only) and, in JWT mode,
+``GET /sessions?status=active`` (the caller's open sessions, never a token)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from broker.config import Settings
-from broker.errors import SessionNotFoundError
+from broker.errors import SessionNotFoundError, UnauthenticatedError
 from broker.models import Caller, Session, SessionView
 from broker.store import SessionStore
 from broker.timing import Deadline
@@ -36,6 +37,18 @@ class SessionReader:
         """
         with deadline.applies():
             return SessionView.of(owned_session(self.store, caller, session_id, jwt_mode=self.settings.jwt_mode))
+
+    def open_sessions(self, caller: Caller, deadline: Deadline, limit: int = 100) -> list[SessionView]:
+        """The caller's open sessions (pending, active, terminating), the first to end first, at
+        most ``limit``. Only in JWT mode: an anonymous owner is an address that many people may
+        share, so listing by it would show strangers' sessions.
+
+        Raises ``UnauthenticatedError`` in anonymous mode and ``DependencyUnavailableError``.
+        """
+        if not self.settings.jwt_mode:
+            raise UnauthenticatedError("listing sessions needs a bearer token (JWT mode)")
+        with deadline.applies():
+            return [SessionView.of(x) for x in self.store.open_sessions(caller.owner, limit=limit)]
 
 
 def owned_session(store: SessionStore, caller: Caller, session_id: str, *, jwt_mode: bool) -> Session:

@@ -15,18 +15,13 @@ from typing import Literal
 
 from broker.config import Settings
 from broker.errors import BrokerError, UpstreamError
-from broker.models import CleanupSummary, EndReason, Session, Status
+from broker.models import CleanupSummary, Session, Status
 from broker.observability import count, count_upstream_failure, logger
 from broker.store import SessionStore
 from broker.timing import Clock, Deadline
-from broker.usecases.ending import EndOutcome, SessionEnder
+from broker.usecases.ending import EndOutcome, SessionEnder, due_reason
 
 Outcome = Literal["terminated", "failed", "skipped"]
-_REASON = {
-    Status.ACTIVE: EndReason.EXPIRED,  # past expires_at
-    Status.PENDING: EndReason.COMPENSATION,  # a create cut off part-way
-    Status.TERMINATING: EndReason.STALE,  # an end cut off part-way (its own reason is kept if set)
-}
 
 
 @dataclass
@@ -74,7 +69,7 @@ class Sweeper:
     def _sweep_one(self, session: Session, deadline: Deadline) -> Outcome:
         try:
             with deadline.applies():  # this worker thread's own context
-                outcome = self.ender.claim_and_end(session, _REASON[session.status], deadline)
+                outcome = self.ender.claim_and_end(session, due_reason(session, self.clock()), deadline)
         except UpstreamError as exc:
             count_upstream_failure(exc.upstream)
             return "failed"

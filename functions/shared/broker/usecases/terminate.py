@@ -1,4 +1,6 @@
-"""End the caller's own session early: ``DELETE /sessions/{session_id}``."""
+"""End the caller's own session early: ``DELETE /sessions/{session_id}`` (owner proven by the
+JWT ``sub`` or the session token) and ``POST /sessions/{session_id}/end`` (the page's beacon:
+owner proven by the session token it sends in the body, with why it ends)."""
 
 from __future__ import annotations
 
@@ -21,24 +23,38 @@ class SessionTerminator:
     store: SessionStore
     ender: SessionEnder
 
-    def terminate(self, caller: Caller, session_id: str, deadline: Deadline) -> None:
-        """End the caller's session. Idempotent: an ended session is a success.
+    def terminate(
+        self,
+        caller: Caller,
+        session_id: str,
+        deadline: Deadline,
+        *,
+        reason: EndReason = EndReason.OWNER,
+        client_error: str | None = None,
+        by_token: bool = False,
+    ) -> None:
+        """End the caller's session for ``reason`` (``owner`` or ``client_error``, with the web
+        SDK's error code). Ownership is the deployment's rule, or the session token alone when
+        ``by_token`` (a beacon carries no Authorization header). Idempotent: an ended session is
+        a success.
 
         Raises ``SessionNotFoundError`` (not the caller's or unknown; no upstream call is made),
         ``SessionConflictError`` while the session is still being created, and the errors of
         ``SessionEnder.claim_and_end``.
         """
+        jwt_mode = self.settings.jwt_mode and not by_token
         with deadline.applies():
-            self._terminate(caller, session_id, deadline)
+            session = owned_session(self.store, caller, session_id, jwt_mode=jwt_mode)
+            self._end(session, deadline, reason, client_error)
 
-    def _terminate(self, caller: Caller, session_id: str, deadline: Deadline) -> None:
-        session: Session | None = owned_session(self.store, caller, session_id, jwt_mode=self.settings.jwt_mode)
+    def _end(self, first: Session, deadline: Deadline, reason: EndReason, client_error: str | None) -> None:
+        session: Session | None = first
         for _ in range(2):
             if session is None or not session.status.is_open:
                 return
             if session.status is Status.PENDING:
                 raise SessionConflictError("the session is still being created; try again in a moment")
-            if self.ender.claim_and_end(session, EndReason.OWNER, deadline) is EndOutcome.ENDED:
+            if self.ender.claim_and_end(session, reason, deadline, client_error) is EndOutcome.ENDED:
                 return
             session = self.store.get(session.session_id)  # another caller moved it: look again
         # Still contended: someone else holds the claim, and the sweep retries if they fail.
