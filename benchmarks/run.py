@@ -87,7 +87,7 @@ def main(argv: list[str]) -> int:
         # the warm runs hold up to 50 sessions at once (blocks of 50), all from 127.0.0.1
         overrides={"MAX_ACTIVE_SESSIONS_PER_OWNER": "100"},
         lambda_endpoint=True,
-        moto_command=(str(MOTO),) if args.stock_moto else PATCHED_MOTO,
+        moto_command=MOTO if args.stock_moto else PATCHED_MOTO,
     )
     bench = Bench(stack, recording=recording)
     try:

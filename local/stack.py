@@ -38,6 +38,7 @@ import json
 import os
 import shutil
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,8 +75,10 @@ class Stack:
     lambda_endpoint: bool = False  # also run `sam local start-lambda` (warm) on api_port + 1
     last_invoke_log: str = field(default="", repr=False)
     web_port: int | None = None  # serve the demo page (web/) on 127.0.0.1:web_port
-    # the moto server's command (host and port are appended); the benchmarks run a patched one
-    moto_command: tuple[str, ...] = (str(MOTO),)
+    # the moto server's command (host and port are appended): moto_server behind the DynamoDB
+    # fault middleware (local/moto_faults.py, off until a test sets a fault); the benchmarks run
+    # a patched one
+    moto_command: tuple[str, ...] = MOTO
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -132,6 +135,17 @@ class Stack:
     @property
     def uses_simulators(self) -> bool:
         return "avaturn_api_key" not in self.real_keys
+
+    def dynamodb_faults(self, faults: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Set (or, with None, clear) the DynamoDB faults of the stack's moto server
+        (``local/moto_faults.py``); returns the faults in force and how many were injected."""
+        method = "PUT" if faults is not None else "DELETE"
+        body = json.dumps(faults).encode() if faults is not None else None
+        url = f"{self.moto_url()}/_faults/dynamodb"
+        request = urllib.request.Request(url, data=body, method=method)  # noqa: S310 - the stack's own moto
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the stack's own moto
+            result: dict[str, Any] = json.loads(response.read())
+        return result
 
     def moto_url(self) -> str:
         return f"http://{engine.bridge_ip()}:{self.moto_port}"
