@@ -86,6 +86,15 @@ def handlers() -> dict[str, ModuleType]:
     return {name: load_handler(name) for name in HANDLERS}
 
 
+@pytest.fixture(autouse=True)
+def _no_overrides(handlers: dict[str, ModuleType]) -> Iterator[None]:
+    """Each test starts from the production wiring; ``Api`` installs its broker's use cases."""
+    yield
+    for module in handlers.values():
+        if hasattr(module, "app"):
+            module.app.dependency_overrides = {}
+
+
 @pytest.fixture
 def api(broker: Broker, handlers: dict[str, ModuleType]) -> Api:
     return Api(broker, handlers)

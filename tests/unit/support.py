@@ -241,18 +241,15 @@ class Api:
 
     def call(self, function: str, event: dict[str, Any], context: FakeContext | None = None) -> dict[str, Any]:
         """Invoke a handler's ``lambda_handler(event, context)`` with this broker's use cases
-        as the resolver's dependency overrides."""
-        app = self.handlers[function].app
-        app.dependency_overrides = {
+        as the resolver's dependency overrides (left in place, so that concurrent calls of one
+        test all see them; the ``_no_overrides`` fixture clears them after each test)."""
+        self.handlers[function].app.dependency_overrides = {
             factory.creator: lambda: self.broker.creator,
             factory.terminator: lambda: self.broker.terminator,
             factory.reader: lambda: self.broker.reader,
             factory.lease_keeper: lambda: self.broker.lease_keeper,
         }
-        try:
-            return self.handlers[function].lambda_handler(event, context or FakeContext())
-        finally:
-            app.dependency_overrides = {}
+        return self.handlers[function].lambda_handler(event, context or FakeContext())
 
     def create(
         self, body: Any = None, *, raw: str | None = None, headers: dict[str, str] | None = None, **kw: Any

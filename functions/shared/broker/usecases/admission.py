@@ -44,6 +44,14 @@ FREE_AT_MOST = 5
 DAY = 86400
 
 
+def budget_grant(limit: int, used: int, wanted: int) -> int | None:
+    """Seconds a new session may reserve from a daily budget of ``limit`` seconds of which
+    ``used`` are spent: ``wanted`` (its max_duration), clamped to what is left; None when less
+    than ``MIN_BUDGET_SECONDS`` is left."""
+    left = limit - used
+    return None if left < MIN_BUDGET_SECONDS else min(wanted, left)
+
+
 @dataclass
 class Admission:
     """Admits new sessions. ``creates_paused`` returns the operator's pause reason (None: not
@@ -99,9 +107,10 @@ class Admission:
         if limits.budget:
             day = utc_day(now)
             used = self.store.budget_used(owner, day)
-            if limits.budget - used < MIN_BUDGET_SECONDS:
+            grant = budget_grant(limits.budget, used, seconds)
+            if grant is None:
                 raise self._budget_refusal(limits.budget, used, now)
-            seconds = min(seconds, limits.budget - used)
+            seconds = grant
         return Session(
             session_id=str(uuid.uuid4()),
             owner=owner,
