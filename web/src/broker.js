@@ -1,5 +1,6 @@
-// The broker's HTTP API (POST /sessions, DELETE /sessions/{id}) and plain-words messages for
-// everything that can go wrong. No DOM here, so node --test can check it.
+// The broker's HTTP API (POST /sessions, DELETE /sessions/{id}, the end route for the page's
+// beacon and error reports, the keepalive that renews a session's lease) and plain-words messages
+// for everything that can go wrong. No DOM here, so node --test can check it.
 
 /** An error meant to be shown to a person as is. */
 export class FriendlyError extends Error {
@@ -74,6 +75,95 @@ export async function endSession(brokerUrl, session, options = {}) {
   throw await problemError(response, "end");
 }
 
+/**
+ * The end route's URL and body (POST /sessions/{id}/end): the token proves ownership, so the
+ * request needs no custom header and, sent as text/plain, is a CORS simple request (no preflight)
+ * that navigator.sendBeacon can make while the page goes away.
+ * @param {string} brokerUrl
+ * @param {{session_id: string, token: string}} session
+ * @param {{reason: "page_closed" | "client_error" | "user", error?: string}} why
+ */
+export function endRequest(brokerUrl, session, why) {
+  const body = { token: session.token, reason: why.reason };
+  if (why.error) body.error = why.error;
+  return { url: `${trimSlash(brokerUrl)}/sessions/${encodeURIComponent(session.session_id)}/end`, body: JSON.stringify(body) };
+}
+
+/**
+ * Queue the end of a session with navigator.sendBeacon (on pagehide: the browser sends it even
+ * once the page is gone). A string body goes as text/plain;charset=UTF-8.
+ * @returns {boolean} whether the browser accepted it
+ */
+export function sendEndBeacon(brokerUrl, session, why, sendBeacon = (url, body) => navigator.sendBeacon(url, body)) {
+  const { url, body } = endRequest(brokerUrl, session, why);
+  return sendBeacon(url, body);
+}
+
+/**
+ * End a session through the end route and wait for the answer (a leftover session on load, an
+ * SDK error). Resolves when the session is over (204, or 404: already gone).
+ * @param {string} brokerUrl
+ * @param {{session_id: string, token: string}} session
+ * @param {{reason: "page_closed" | "client_error" | "user", error?: string}} why
+ * @param {{fetch?: typeof fetch}} [options]
+ * @returns {Promise<"ended" | "already-gone">}
+ */
+export async function reportEnd(brokerUrl, session, why, options = {}) {
+  const doFetch = options.fetch ?? fetch;
+  const { url, body } = endRequest(brokerUrl, session, why);
+  const response = await call(brokerUrl, () =>
+    doFetch(url, {
+      method: "POST",
+      headers: { "content-type": "text/plain;charset=UTF-8" },
+      body,
+      keepalive: true,
+    }),
+  );
+  if (response.status === 204) return "ended";
+  if (response.status === 404) return "already-gone";
+  throw await problemError(response, "end");
+}
+
+/**
+ * POST /sessions/{id}/keepalive: renew the session's lease.
+ * @param {string} brokerUrl
+ * @param {{session_id: string, token: string}} session
+ * @param {{fetch?: typeof fetch}} [options]
+ * @returns {Promise<{leaseExpiresAt: number, serverNow: number}>} epoch milliseconds: when the lease
+ *   ends, and the broker's time of the answer (its Date header when readable, else this clock)
+ * @throws {FriendlyError} kind "ended" when the session is over (404, 409), else as other calls
+ */
+export async function renewLease(brokerUrl, session, options = {}) {
+  const doFetch = options.fetch ?? fetch;
+  const response = await call(brokerUrl, () =>
+    doFetch(`${trimSlash(brokerUrl)}/sessions/${encodeURIComponent(session.session_id)}/keepalive`, {
+      method: "POST",
+      headers: { "X-Session-Token": session.token },
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    }),
+  );
+  if (response.status === 404 || response.status === 409) {
+    throw new FriendlyError("The session has ended.", { kind: "ended", status: response.status });
+  }
+  if (response.status !== 200) throw await problemError(response, "renew");
+  const leaseExpiresAt = Date.parse((await response.json())?.lease_expires_at);
+  if (Number.isNaN(leaseExpiresAt)) {
+    throw new FriendlyError("The broker answered the keepalive, but not with a lease.", { kind: "bad-response", status: 200 });
+  }
+  const date = Date.parse(response.headers.get("Date") ?? "");
+  return { leaseExpiresAt, serverNow: Number.isNaN(date) ? Date.now() : date };
+}
+
+/**
+ * When to renew a lease again: after a third of what is left of it (so two renewals may fail
+ * before it lapses), at least a second from now.
+ * @param {{leaseExpiresAt: number, serverNow: number}} lease
+ * @returns {number} milliseconds
+ */
+export function renewDelayMs({ leaseExpiresAt, serverNow }) {
+  return Math.max(1000, Math.floor((leaseExpiresAt - serverNow) / 3));
+}
+
 async function call(brokerUrl, request) {
   try {
     return await request();
@@ -92,7 +182,7 @@ async function call(brokerUrl, request) {
 /**
  * Turn a broker error response (RFC 9457 problem+json) into plain words.
  * @param {Response} response
- * @param {"start" | "end"} action
+ * @param {"start" | "end" | "renew"} action
  */
 export async function problemError(response, action) {
   const status = response.status;
@@ -113,7 +203,7 @@ export async function problemError(response, action) {
 /**
  * @param {number} status
  * @param {{type?: string, detail?: string}} problem
- * @param {"start" | "end"} action
+ * @param {"start" | "end" | "renew"} action
  * @param {number | undefined} retryAfter seconds, when the broker said (and CORS let us read it)
  */
 export function describeProblem(status, problem, action, retryAfter) {

@@ -1,10 +1,21 @@
 import { AvaturnHead } from "@avaturn-live/web-sdk";
 import { PUBLIC_AVATURN_API_HOST, trustedApiHost } from "./apihost.js";
-import { FriendlyError, createSession, describeSdkError, endSession } from "./broker.js";
+import {
+  FriendlyError,
+  createSession,
+  describeSdkError,
+  endSession,
+  renewDelayMs,
+  renewLease,
+  reportEnd,
+  sendEndBeacon,
+} from "./broker.js";
+import { forget, leftover, remember, sdkErrorCode } from "./lifecycle.js";
 
 const DEFAULTS = { brokerUrl: "http://127.0.0.1:3000", avaturnApiHost: PUBLIC_AVATURN_API_HOST };
 const SDK_FETCH_POLL_MS = 50;
 const SDK_FETCH_TIMEOUT_MS = 20_000;
+const LEASE_RETRY_MS = 5_000; // a keepalive that failed (broker unreachable) is tried again after this
 
 const STATES = {
   idle: "No session",
@@ -45,7 +56,7 @@ const ui = {
   apiHost: /** @type {HTMLInputElement} */ ($("api-host")),
 };
 
-/** @type {{session: import("./broker.js").BrokerSession, head: AvaturnHead | null, brokerUrl: string} | null} */
+/** @type {{session: import("./broker.js").BrokerSession, head: AvaturnHead | null, brokerUrl: string, leaseTimer?: ReturnType<typeof setTimeout>} | null} */
 let current = null;
 /** The Avaturn host config.json names: with the public one, the only hosts the token may go to. */
 let configuredApiHost;
@@ -123,6 +134,8 @@ async function start() {
     return;
   }
   current = { session, head: null, brokerUrl };
+  remember(sessionStorage, brokerUrl, session); // a reload ends it before offering Start again
+  keepLease(session, brokerUrl);
   showDetails(session);
   setState("connecting");
   try {
@@ -144,11 +157,10 @@ async function connect(session, apiHost) {
   current.head = head;
   // init(): GET {apiHost}/_sdk/v0/sessions, then resolves when the avatar's video arrives.
   const live = head.init();
+  // Avaturn's messages in the avatar room reach on(type) handlers; an "error" ends the session.
+  head.on("error", (message) => reportSdkError(session, message, "The avatar service reported an error."));
   const fetched = await Promise.race([sessionFetched(head), live.then(() => true)]).catch((error) => {
-    if (current?.head === head) {
-      showMessage(describeSdkError(error, apiHost));
-      setState("failed");
-    }
+    reportSdkError(session, error, describeSdkError(error, apiHost));
     return false;
   });
   if (!fetched || current?.head !== head) return;
@@ -185,15 +197,70 @@ function sessionFetched(head) {
   });
 }
 
+/**
+ * Renew the session's lease while it is open, each time after a third of what is left of it. If
+ * the broker says the session is over (the lease lapsed while the computer slept, say), so is the
+ * page's.
+ */
+async function keepLease(session, brokerUrl) {
+  let delay = LEASE_RETRY_MS;
+  try {
+    delay = renewDelayMs(await renewLease(brokerUrl, session));
+  } catch (error) {
+    if (error instanceof FriendlyError && error.kind === "ended") {
+      if (current?.session === session) {
+        const { head } = current;
+        drop();
+        await disposeHead(head);
+        showDetails(null);
+        showNote("The session has ended: the broker no longer holds it.");
+        setState("ended");
+      }
+      return;
+    }
+  }
+  if (current?.session === session) current.leaseTimer = setTimeout(() => keepLease(session, brokerUrl), delay);
+}
+
+/** Forget the current session: no more renewals, nothing left for a reload to end. */
+function drop() {
+  clearTimeout(current?.leaseTimer);
+  current = null;
+  forget(sessionStorage);
+}
+
+/**
+ * The web SDK failed: report it through the broker's end route (end reason client_error, with
+ * the SDK's error code), so the session stops counting and billing at once.
+ */
+async function reportSdkError(session, error, text) {
+  if (current?.session !== session) return;
+  const { head, brokerUrl } = current;
+  drop();
+  showMessage(text);
+  ui.message.dataset.kind = "sdk-error";
+  setState("ending");
+  await disposeHead(head);
+  try {
+    await reportEnd(brokerUrl, session, { reason: "client_error", error: sdkErrorCode(error) });
+    showNote("The session was ended.");
+  } catch {
+    showNote("The broker could not be told, so it ends the session by itself shortly.");
+  }
+  showDetails(null);
+  setState("failed");
+}
+
 async function end() {
   if (!current) return;
   const { session, head, brokerUrl } = current;
+  clearTimeout(current.leaseTimer); // if the end fails, the lease lapses and the broker ends it
   showMessage("");
   setState("ending");
   await disposeHead(head);
   try {
     const outcome = await endSession(brokerUrl, session);
-    current = null;
+    drop();
     showNote(outcome === "already-gone" ? "The session had already ended." : "");
     showDetails(null);
     setState("ended");
@@ -235,12 +302,38 @@ async function loadSettings() {
   ui.apiHost.value = query.get("apiHost") || config.avaturnApiHost || DEFAULTS.avaturnApiHost;
 }
 
-// Leaving the page ends the session too, as far as the browser lets it: the DELETE needs a CORS
-// preflight, and Chromium may drop it once the page is gone. What is left ends by itself
-// (Avaturn's absent-user timeout, the session's max duration) or through the broker's cleanup.
+/**
+ * A session an earlier load of this tab left open (a reload, a crash) is ended before Start is
+ * offered: the broker would count it against this tab's cap until its lease lapsed.
+ */
+async function endLeftover() {
+  const left = leftover(sessionStorage);
+  if (!left) return;
+  setState("ending");
+  try {
+    await reportEnd(left.brokerUrl, left, { reason: "page_closed" });
+    showNote("The session this tab had open before the reload was ended.");
+  } catch {
+    showNote("The session this tab had open before could not be ended now; the broker ends it by itself shortly.");
+  }
+  forget(sessionStorage);
+  setState("ended");
+}
+
+// Leaving the page (reload, tab closed, navigation) ends the session: a beacon, which the browser
+// sends even once the page is gone and which needs no CORS preflight. The session stays in
+// sessionStorage, so that if the beacon is lost a reload still ends it.
 addEventListener("pagehide", () => {
   if (!current) return;
-  endSession(current.brokerUrl, current.session, { keepalive: true }).catch(() => {});
+  const { session, head, brokerUrl } = current;
+  sendEndBeacon(brokerUrl, session, { reason: "page_closed" });
+  clearTimeout(current.leaseTimer);
+  current = null;
+  head?.dispose().catch(() => {});
+  // What a page restored from the back-forward cache shows
+  showDetails(null);
+  showNote("The session ended when you left the page.");
+  setState("ended");
 });
 
 ui.start.addEventListener("click", start);
@@ -248,4 +341,5 @@ ui.end.addEventListener("click", end);
 document.getElementById("settings")?.addEventListener("submit", (event) => event.preventDefault());
 setState("idle");
 await loadSettings();
+await endLeftover();
 document.body.dataset.ready = "true";
