@@ -25,8 +25,9 @@ pytestmark = pytest.mark.e2e
 
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-# One session per owner, so that a second Start shows the cap message.
-OVERRIDES = {"MAX_ACTIVE_SESSIONS_PER_OWNER": "1"}
+# One session per owner, so that a second Start shows the cap message (and a reload must free the
+# slot at once), and the shortest lease, so that the page's renewals show within seconds.
+OVERRIDES = {"MAX_ACTIVE_SESSIONS_PER_OWNER": "1", "SESSION_LEASE_SECONDS": "15"}
 NODE_TIMEOUT = 300
 
 

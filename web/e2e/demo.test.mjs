@@ -6,7 +6,8 @@
 //   DEMO_URL=http://127.0.0.1:5273 BROKER_URL=http://127.0.0.1:3200 \
 //   CONTROL_URL=http://127.0.0.1:4213/_control node --test e2e/
 //
-// The broker must run with MAX_ACTIVE_SESSIONS_PER_OWNER=1 (the cap case) and an empty registry.
+// The broker must run with MAX_ACTIVE_SESSIONS_PER_OWNER=1 (the cap case), SESSION_LEASE_SECONDS=15
+// (the page renews the lease) and an empty registry.
 // Everything outside 127.0.0.1 is blocked: the web SDK's WebRTC room join (Daily) needs the
 // internet, so the page stops at "connecting" after the SDK fetched its session from Avaturn.
 
@@ -155,6 +156,8 @@ beforeEach(async () => {
 
 afterEach(async () => {
   for (const page of context.pages()) await page.close();
+  // Whatever a test left open, closing its page ended (the page's beacon): nothing leaks into the next.
+  await eventually("no Avaturn session left open", async () => (await control("GET", "/sessions")).active.length === 0);
 });
 
 /** One image with the desktop and the phone view side by side (the README's screenshot). */
@@ -314,6 +317,191 @@ test("the page never shows or logs the session token", async () => {
   const html = await page.content();
   assert.ok(!html.includes(token), "token in the DOM");
   assert.ok(!consoleMessages.some((text) => text.includes(token)), "token in a console message");
+  await endButton(page).click();
+  await state(page).and(page.locator("[data-state=ended]")).waitFor();
+});
+
+// --- Client lifecycle: reload, tab close, SDK errors, the lease ------------------------------------
+
+/** The broker's view of a session (GET /sessions/{id}, the token proving ownership). */
+async function brokerView(session) {
+  const response = await fetch(`${BROKER_URL}/sessions/${session.session_id}`, {
+    headers: { "X-Session-Token": session.token },
+  });
+  assert.equal(response.status, 200);
+  return response.json();
+}
+
+/** The simulated Avaturn session the web SDK fetched with this broker session's token. */
+async function upstreamOf(session) {
+  const fetched = await eventually("the web SDK's session fetch", async () => {
+    const { sdk_fetches: fetches } = await control("GET", "/sdk-fetches");
+    return fetches.find((f) => f.token === session.token && f.session_id);
+  });
+  return fetched.session_id;
+}
+
+/** Requests the page sends to the broker's end route (those of a page being closed are not seen). */
+function endRequests(page) {
+  const seen = [];
+  page.on("request", (request) => {
+    if (request.url().startsWith(`${BROKER_URL}/sessions/`) && request.url().endsWith("/end")) {
+      seen.push({ url: request.url(), body: request.postData(), headers: request.headers(), type: request.resourceType() });
+    }
+  });
+  return seen;
+}
+
+test("a reload mid-session ends the old session upstream, and Start succeeds at once", async () => {
+  const page = await openDemo();
+  const old = await (await startSession(page)).json();
+  await state(page).and(page.locator("[data-state=connecting]")).waitFor();
+  const upstream = await upstreamOf(old);
+  const ends = endRequests(page);
+
+  await page.reload();
+  await page.locator("body[data-ready=true]").waitFor();
+
+  // The page is ready only once the old session is over: at Avaturn and in the broker.
+  const ended = await control("GET", `/sessions/${upstream}`);
+  assert.equal(ended.status, "ended");
+  assert.equal(ended.end_reason, "deleted");
+  const view = await brokerView(old);
+  assert.equal(view.status, "terminated");
+  assert.equal(view.end_reason, "owner");
+  assert.ok(ends.length >= 1, "the page called the end route");
+  for (const sent of ends) {
+    assert.equal(sent.url, `${BROKER_URL}/sessions/${old.session_id}/end`);
+    assert.deepEqual(JSON.parse(sent.body), { token: old.token, reason: "page_closed" });
+    assert.match(sent.headers["content-type"], /^text\/plain/);
+  }
+  await page.locator("#note").getByText("was ended").waitFor();
+  assert.equal(await startButton(page).isEnabled(), true);
+
+  // With a cap of one, the next session starts at once.
+  const again = await startSession(page);
+  assert.equal(again.status(), 201);
+  await state(page).and(page.locator("[data-state=connecting]")).waitFor();
+  await endButton(page).click();
+  await state(page).and(page.locator("[data-state=ended]")).waitFor();
+});
+
+test("a session an earlier load left open (no beacon) is ended before Start is offered", async () => {
+  // Given a session of this owner that the tab still holds, with no page alive to send a beacon
+  const response = await fetch(`${BROKER_URL}/sessions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "Idempotency-Key": crypto.randomUUID() },
+    body: "{}",
+  });
+  assert.equal(response.status, 201);
+  const left = await response.json();
+  const page = await openDemo();
+  await page.evaluate(
+    ([broker, session]) =>
+      sessionStorage.setItem(
+        "avaturn-broker-demo.session",
+        JSON.stringify({ brokerUrl: broker, session_id: session.session_id, token: session.token }),
+      ),
+    [BROKER_URL, left],
+  );
+  const ends = endRequests(page);
+  // When the tab loads the page again
+  await page.reload();
+  await page.locator("body[data-ready=true]").waitFor();
+  // Then the leftover was ended through the end route, and Start gets the only slot
+  assert.equal(ends.length, 1);
+  assert.equal((await brokerView(left)).status, "terminated");
+  assert.deepEqual((await control("GET", "/sessions")).active, []);
+  assert.equal((await startSession(page)).status(), 201);
+  await endButton(page).click();
+  await state(page).and(page.locator("[data-state=ended]")).waitFor();
+});
+
+test("closing the page ends the session: the simulator records the end within 2 s", async () => {
+  const page = await openDemo();
+  const session = await (await startSession(page)).json();
+  await state(page).and(page.locator("[data-state=connecting]")).waitFor();
+  const upstream = await upstreamOf(session);
+
+  const closed = Date.now();
+  await page.close();
+  const ended = await eventually("the end at Avaturn", async () => {
+    const found = await control("GET", `/sessions/${upstream}`);
+    return found.status === "ended" ? found : null;
+  }, 2_000);
+  const elapsed = Date.now() - closed;
+  assert.ok(elapsed <= 2_000, `ended after ${elapsed} ms`);
+  assert.equal(ended.end_reason, "deleted");
+  const view = await brokerView(session);
+  assert.equal(view.status, "terminated");
+  assert.equal(view.end_reason, "owner");
+});
+
+test("the pagehide beacon is a CORS simple request: sendBeacon, POST, text/plain, the token in the body", async () => {
+  const page = await openDemo();
+  const session = await (await startSession(page)).json();
+  await state(page).and(page.locator("[data-state=connecting]")).waitFor();
+  const ends = endRequests(page);
+  const answered = page.waitForResponse((r) => r.url().endsWith("/end"));
+  // The event a closing page gets, while this one stays open to be watched
+  await page.evaluate(() => dispatchEvent(new PageTransitionEvent("pagehide", { persisted: false })));
+  assert.equal((await answered).status(), 204);
+  assert.equal(ends.length, 1);
+  const [beacon] = ends;
+  assert.equal(beacon.type, "ping", "sent by navigator.sendBeacon");
+  assert.equal(beacon.url, `${BROKER_URL}/sessions/${session.session_id}/end`);
+  assert.match(beacon.headers["content-type"], /^text\/plain/);
+  assert.equal(beacon.headers["x-session-token"], undefined, "no header that needs a preflight");
+  assert.deepEqual(JSON.parse(beacon.body), { token: session.token, reason: "page_closed" });
+  assert.equal((await brokerView(session)).status, "terminated");
+  await state(page).and(page.locator("[data-state=ended]")).waitFor();
+});
+
+test("an SDK error ends the session with client_error and the SDK's error code", async () => {
+  // Avaturn refuses the web SDK's session fetch, with its error code in the body
+  await control("POST", "/faults", {
+    endpoint: "avaturn.sdk",
+    kind: "status",
+    status: 429,
+    body: { detail: "Too many concurrent sessions", code: "limits_exceeded" },
+  });
+  const page = await openDemo();
+  const ends = endRequests(page);
+  const reported = page.waitForResponse((r) => r.url().endsWith("/end") && r.request().method() === "POST");
+  const session = await (await startSession(page)).json();
+  assert.equal((await reported).status(), 204);
+  assert.deepEqual(JSON.parse(ends[0].body), { token: session.token, reason: "client_error", error: "limits_exceeded" });
+
+  const view = await brokerView(session);
+  assert.equal(view.status, "terminated");
+  assert.equal(view.end_reason, "client_error");
+  assert.equal(view.client_error, "limits_exceeded");
+  assert.deepEqual((await control("GET", "/sessions")).active, [], "ended at Avaturn too");
+  await state(page).and(page.locator("[data-state=failed]")).waitFor();
+  await page.getByRole("alert").getByText("Avaturn answered with an error (HTTP 429)").waitFor();
+  await page.locator("#note").getByText("The session was ended.").waitFor();
+  assert.equal(await startButton(page).isEnabled(), true, "Start can be tried again");
+  assert.equal(await endButton(page).isDisabled(), true, "nothing left to end");
+  await shot(page, "10-sdk-error-desktop");
+  await assertAccessible(page, "after an SDK error");
+});
+
+test("the page renews the session's lease while it is open", async () => {
+  const page = await openDemo();
+  const leases = [];
+  page.on("response", async (response) => {
+    if (response.url().endsWith("/keepalive") && response.request().method() === "POST") {
+      leases.push({ status: response.status(), body: await response.json() });
+    }
+  });
+  const session = await (await startSession(page)).json();
+  await state(page).and(page.locator("[data-state=connecting]")).waitFor();
+  // A first renewal at once (it tells the page the lease), the next at a third of the lease
+  await eventually("two renewals", async () => leases.length >= 2, 15_000);
+  assert.deepEqual(leases.map((lease) => lease.status), leases.map(() => 200));
+  const [first, second] = leases.map((lease) => Date.parse(lease.body.lease_expires_at));
+  assert.ok(second > first, `the lease moved on (${leases[0].body.lease_expires_at} -> ${leases[1].body.lease_expires_at})`);
+  assert.equal((await brokerView(session)).status, "active");
   await endButton(page).click();
   await state(page).and(page.locator("[data-state=ended]")).waitFor();
 });
