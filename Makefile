@@ -56,7 +56,9 @@ stop: ## stop everything `make run` started (by PID), then the Docker engine
 status: ## what is running
 	@$(PY) local/stack.py status; bash local/engine.sh status || true
 
-build: setup ## sam build (the same artifacts `sam deploy` ships)
+build: setup ## sam build (the same artifacts `sam deploy` ships), byte-compiled for python3.13
+	@# the .pyc are compiled by python3.13 if the host has one, else in the local Lambda base image
+	@"$${PYTHON313:-python3.13}" -c '' 2>/dev/null || { bash local/engine.sh start && bash local/base-image.sh; }
 	@AWS_DEFAULT_REGION=us-east-1 $(SAM) build
 
 lint: setup .venv-checkov/.installed ## ruff, mypy, interrogate, import-linter, bandit, sam validate --lint, cfn-lint of the transformed template, checkov
