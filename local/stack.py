@@ -160,6 +160,8 @@ class Stack:
             "CARTESIA_AGENT_ID": "agent_local",
             "EXTERNAL_ENGINE_URL": "wss://engine.invalid/ws",
             "POWERTOOLS_TRACE_DISABLED": "true",
+            # sam local does not enforce the /admin/ routes' IAM authorization (127.0.0.1 only)
+            "ADMIN_REQUIRE_IAM": "false",
         }
         if self.uses_simulators:
             env |= {

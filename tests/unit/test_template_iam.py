@@ -21,13 +21,20 @@ REGION = "us-east-1"
 BROKER = "arn:aws:secretsmanager:us-east-1:123456789012:secret:broker-keys-AbCdEf"
 ENGINE = "arn:aws:secretsmanager:us-east-1:123456789012:secret:engine-keys-GhIjKl"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/0f0e0d0c-0b0a-0908-0706-050403020100"
-FUNCTIONS = ("CreateSessionFunction", "TerminateSessionFunction", "GetSessionFunction", "CleanupSessionsFunction")
+FUNCTIONS = (
+    "CreateSessionFunction",
+    "TerminateSessionFunction",
+    "GetSessionFunction",
+    "CleanupSessionsFunction",
+    "AdminFunction",
+)
 MANAGED = {  # what SAM attaches for logs and Tracing: Active, nothing else
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
 }
 TABLE, QUEUE = "SessionsTable.Arn", "CleanupDeadLetterQueue.Arn"
 INDEX, OWNER_INDEX = "SessionsTable.Arn/index/sweep-index", "SessionsTable.Arn/index/owner-index"
+USAGE_INDEX = "SessionsTable.Arn/index/usage-index"
 EVENTS = {("events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/default")}
 NO_VALUE = object()
 
@@ -140,7 +147,10 @@ def kms(*services: str, actions: tuple[str, ...] = ("kms:Decrypt",)) -> set[Gran
 CREATE_TABLE = {*table("GetItem", "PutItem", "UpdateItem", "DeleteItem"), *query(OWNER_INDEX, INDEX)} | EVENTS
 TERMINATE_TABLE = table("GetItem", "UpdateItem") | EVENTS  # read, claim or renew, finish (a transaction)
 GET_TABLE = table("GetItem") | query(OWNER_INDEX)  # a session, the caller's open sessions
-CLEANUP_TABLE = query(INDEX) | table("UpdateItem") | EVENTS  # the sparse index, then claim and finish
+# the sparse index, then claim and finish; the count of open sessions (SessionsOpen)
+CLEANUP_TABLE = query(INDEX) | table("GetItem", "UpdateItem") | EVENTS
+# a session, claim and finish, the creates flag; open sessions by status or owner, usage by day
+ADMIN_TABLE = table("GetItem", "PutItem", "UpdateItem") | query(INDEX, OWNER_INDEX, USAGE_INDEX) | EVENTS
 DESTINATION = {("sqs:SendMessage", QUEUE)}  # the on-failure destination
 
 
@@ -155,6 +165,7 @@ def test_single_secret_defaults_grant_each_function_only_what_it_uses() -> None:
         "TerminateSessionFunction": TERMINATE_TABLE | secrets("BrokerSecret"),
         "GetSessionFunction": GET_TABLE,
         "CleanupSessionsFunction": CLEANUP_TABLE | secrets("BrokerSecret") | DESTINATION,
+        "AdminFunction": ADMIN_TABLE | secrets("BrokerSecret"),
     }
 
 
@@ -175,6 +186,7 @@ def test_with_an_engine_secret_and_a_key_only_create_can_read_the_engine_keys() 
         | DESTINATION
         | kms("dynamodb", "secretsmanager")
         | kms("sqs", actions=("kms:GenerateDataKey", "kms:Decrypt")),
+        "AdminFunction": ADMIN_TABLE | secrets(BROKER) | kms("dynamodb", "secretsmanager"),
     }
 
 
@@ -183,10 +195,10 @@ def test_no_function_scans_the_table_or_queries_it_outside_its_sparse_indexes(ov
     # Given any parameter set, when every grant of every function is listed
     grants = set().union(*scope(overrides).values())
 
-    # Then nothing may Scan, and the only Queries are on the sparse sweep and owner indexes
+    # Then nothing may Scan, and the only Queries are on the sparse sweep, owner and usage indexes
     assert not {g for g in grants if g[0] == "dynamodb:Scan"}
-    assert {g for g in grants if g[0] == "dynamodb:Query"} == query(INDEX, OWNER_INDEX)
-    assert all(not r.startswith(TABLE) or r in (TABLE, INDEX, OWNER_INDEX) for _, r in grants)
+    assert {g for g in grants if g[0] == "dynamodb:Query"} == query(INDEX, OWNER_INDEX, USAGE_INDEX)
+    assert all(not r.startswith(TABLE) or r in (TABLE, INDEX, OWNER_INDEX, USAGE_INDEX) for _, r in grants)
 
 
 def test_the_engine_secret_reaches_the_create_function_and_nothing_else() -> None:
@@ -217,5 +229,6 @@ def test_the_api_functions_have_their_concurrency_ceiling_and_zero_means_none() 
         "TerminateSessionFunction": "5",
         "GetSessionFunction": "5",
         "CleanupSessionsFunction": None,
+        "AdminFunction": None,
     }
     assert ceilings[True]["CreateSessionFunction"] is None

@@ -24,6 +24,7 @@ from broker.observability import count_rejection, count_upstream_failure, logger
 from broker.timing import Deadline
 
 BodyT = TypeVar("BodyT", bound=BaseModel)
+QueryT = TypeVar("QueryT", bound=BaseModel)
 MAX_BODY_BYTES = 4096
 MAX_END_BODY_BYTES = 1024
 MAX_IDEMPOTENCY_KEY = 128
@@ -292,6 +293,33 @@ def parse_json_body(
     except ValidationError as exc:
         problems = [{"loc": ".".join(str(p) for p in e["loc"]) or "body", "msg": e["msg"]} for e in exc.errors()]
         raise errors.InvalidRequestError("the body does not match the schema", problems) from None
+
+
+def parse_query(event: APIGatewayProxyEventV2, model: type[QueryT]) -> QueryT:
+    """The query string parameters validated as ``model``. Raises ``InvalidRequestError`` naming
+    each parameter that is unknown or invalid (``loc``: ``query:<name>``)."""
+    try:
+        return model.model_validate(dict(event.query_string_parameters or {}))
+    except ValidationError as exc:
+        problems = [{"loc": "query:" + ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        raise errors.InvalidRequestError("the query does not match the schema", problems) from None
+
+
+def operator_of(event: APIGatewayProxyEventV2, settings: Settings) -> str:
+    """Who signed an operator's request: the ARN of the IAM principal API Gateway authorized
+    (for the audit log).
+
+    Raises ``UnauthenticatedError`` when API Gateway authorized no IAM principal and
+    ``admin_require_iam`` is on (a route that lost its IAM authorization must not serve anyone);
+    with it off (``sam local``), such a caller is ``"unsigned"``.
+    """
+    authorizer = event.request_context.authorizer
+    principal = (authorizer.iam.user_arn or authorizer.iam.caller_id) if authorizer else ""
+    if principal:
+        return principal
+    if settings.admin_require_iam:
+        raise errors.UnauthenticatedError("operator routes need a request signed with AWS credentials (SigV4)")
+    return "unsigned"
 
 
 def list_status_of(event: APIGatewayProxyEventV2) -> str:

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     cleanup_concurrency: int = Field(16, ge=1, le=64)
     finished_retention_days: int = Field(30, ge=1, le=365)
 
+    admin_require_iam: bool = True
+    """The operator's routes (``/admin/``) answer only requests API Gateway authorized with IAM
+    (SigV4): a second check behind the route's own authorization. Off only for ``sam local``,
+    which does not enforce IAM."""
+
     jwt_issuer: str = ""
     jwt_audience: str = ""
     anonymous_ipv6_prefix: int = Field(64, ge=48, le=128)

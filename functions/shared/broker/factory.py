@@ -3,7 +3,8 @@
 ``Components`` wires settings, the HTTP client, the AWS clients and a clock into the use cases;
 each part is built on first use and then reused, so warm invocations share clients, connection
 pools and the secret cache. Production code gets the graph built from the environment through the
-dependency functions below (``creator``, ``terminator``, ``reader``, ``sweeper``), which handlers
+dependency functions below (``creator``, ``terminator``, ``reader``, ``sweeper``, and the
+operator's ``lister``, ``admin_ender``, ``usage_reporter``, ``kill_switch``), which handlers
 declare with Powertools' ``Depends``; tests build a ``Components`` with fakes passed in and
 override those functions with ``app.dependency_overrides``.
 """
@@ -31,13 +32,17 @@ from broker.observability import logger
 from broker.secrets import KeyStore
 from broker.store import SessionStore
 from broker.timing import Clock
+from broker.usecases.admin_end import AdminEnder
 from broker.usecases.admission import Admission
 from broker.usecases.create import SessionCreator
 from broker.usecases.ending import SessionEnder
 from broker.usecases.keepalive import LeaseKeeper
+from broker.usecases.kill_switch import KillSwitch
+from broker.usecases.listing import SessionLister
 from broker.usecases.read import SessionReader
 from broker.usecases.sweep import Sweeper
 from broker.usecases.terminate import SessionTerminator
+from broker.usecases.usage import UsageReporter
 
 if TYPE_CHECKING:
     from broker.engines import EngineMinters
@@ -199,6 +204,26 @@ class Components:
         """The scheduled sweep."""
         return Sweeper(settings=self.settings, store=self.store, ender=self.ender, clock=self.clock)
 
+    @cached_property
+    def lister(self) -> SessionLister:
+        """The operator's list of open sessions."""
+        return SessionLister(store=self.store)
+
+    @cached_property
+    def admin_ender(self) -> AdminEnder:
+        """The operator's end of one session, or of many."""
+        return AdminEnder(store=self.store, ender=self.ender)
+
+    @cached_property
+    def usage_reporter(self) -> UsageReporter:
+        """The operator's usage report."""
+        return UsageReporter(store=self.store, clock=self.clock)
+
+    @cached_property
+    def kill_switch(self) -> KillSwitch:
+        """The operator's kill switch for creates."""
+        return KillSwitch(switch=self.creates_switch, clock=self.clock)
+
 
 @lru_cache(maxsize=1)
 def components() -> Components:
@@ -235,3 +260,23 @@ def reader() -> SessionReader:
 def sweeper() -> Sweeper:
     """Dependency: the sweep use case. Raises ``ConfigurationError``."""
     return components().sweeper
+
+
+def lister() -> SessionLister:
+    """Dependency: the operator's list of open sessions. Raises ``ConfigurationError``."""
+    return components().lister
+
+
+def admin_ender() -> AdminEnder:
+    """Dependency: the operator's end of sessions. Raises ``ConfigurationError``."""
+    return components().admin_ender
+
+
+def usage_reporter() -> UsageReporter:
+    """Dependency: the operator's usage report. Raises ``ConfigurationError``."""
+    return components().usage_reporter
+
+
+def kill_switch() -> KillSwitch:
+    """Dependency: the operator's kill switch. Raises ``ConfigurationError``."""
+    return components().kill_switch

@@ -224,3 +224,148 @@ class CleanupSummary(BaseModel):
     examined: int = 0
     terminated: int = 0
     failed: int = 0
+
+
+# -- the operator plane (routes under /admin/, authorized by IAM) ------------------------------
+
+UsageGroup = Literal["owner", "engine", "profile", "day"]
+
+
+class AdminSessionView(BaseModel):
+    """A session as the operator sees it: its owner too, never its token (nor the token's hash).
+    Times are ISO-8601 UTC."""
+
+    session_id: str
+    owner: str
+    status: Status
+    engine: EngineName
+    profile: str | None = None
+    avatar_id: str | None = None
+    created_at: str
+    expires_at: str
+    lease_expires_at: str | None = None
+    terminated_at: str | None = None
+    end_reason: EndReason | None = None
+
+    @classmethod
+    def of(cls, session: Session) -> AdminSessionView:
+        """The operator's view of a registry row."""
+        return cls(
+            session_id=session.session_id,
+            owner=session.owner,
+            status=session.status,
+            engine=session.engine,
+            profile=session.profile,
+            avatar_id=session.avatar_id,
+            created_at=iso(session.created_at) or "",
+            expires_at=iso(session.expires_at) or "",
+            lease_expires_at=iso(session.lease_expires_at),
+            terminated_at=iso(session.terminated_at),
+            end_reason=session.end_reason,
+        )
+
+
+class AdminListQuery(BaseModel):
+    """Query of ``GET /admin/sessions``: open sessions of one ``status``, of one ``owner`` or of
+    everyone, ``limit`` per page, from the ``cursor`` the previous page returned."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: Literal["pending", "active", "terminating"] = "active"
+    owner: str | None = Field(None, min_length=1, max_length=256)
+    limit: int = Field(100, ge=1, le=500)
+    cursor: str | None = Field(None, min_length=1, max_length=1024)
+
+
+class AdminSessionPage(BaseModel):
+    """The body of ``GET /admin/sessions``: one page, and the ``cursor`` of the next (None:
+    this was the last)."""
+
+    sessions: list[AdminSessionView]
+    cursor: str | None = None
+
+
+class AdminEndResult(BaseModel):
+    """The body of ``POST /admin/sessions/{session_id}/end``: ``ended`` (by this call),
+    ``already_ended`` (it had ended before) or ``ending`` (another caller holds it; the sweep
+    finishes it if they fail), and the session as it is now."""
+
+    outcome: Literal["ended", "already_ended", "ending"]
+    session: AdminSessionView
+
+
+class BulkEndRequest(BaseModel):
+    """The body of ``POST /admin/end-sessions``: the active sessions of ``owner`` (none: of
+    every owner), at most ``limit`` of them in this call."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    owner: str | None = Field(None, min_length=1, max_length=256)
+    limit: int | None = Field(None, ge=1, le=10000)
+
+
+class BulkEndSummary(BaseModel):
+    """What one bulk end did: sessions ``examined``, ``ended`` by it (end reason ``admin``),
+    ``failed`` (Avaturn did not confirm: they stay ``terminating`` and the sweep retries them),
+    ``skipped`` (another caller got there first); ``more`` when it stopped for its time budget
+    or its ``limit`` before the end of the list: call again to go on."""
+
+    examined: int = 0
+    ended: int = 0
+    failed: int = 0
+    skipped: int = 0
+    more: bool = False
+
+
+class CreatesRequest(BaseModel):
+    """The body of ``PUT /admin/creates``: pause (with a reason, for the log and for whoever
+    asks) or resume new sessions."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    paused: bool
+    reason: str | None = Field(None, min_length=1, max_length=256)
+
+
+class CreatesState(BaseModel):
+    """The body of ``GET|PUT /admin/creates``: the kill switch as stored (``updated_at``
+    ISO-8601 UTC; None if it was never set)."""
+
+    paused: bool
+    reason: str | None = None
+    updated_at: str | None = None
+
+
+class UsageQuery(BaseModel):
+    """Query of ``GET /admin/usage``: UTC days ``from`` to ``to`` (both included; default
+    today), grouped by ``group_by``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    from_: str | None = Field(None, alias="from", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    to: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    group_by: UsageGroup = "owner"
+
+
+class UsageTotals(BaseModel):
+    """Sessions ended and seconds they used."""
+
+    sessions: int = 0
+    seconds: int = 0
+
+
+class UsageRow(UsageTotals):
+    """Sessions ended and seconds used, for one value (``key``) of the grouping."""
+
+    key: str
+
+
+class UsageReport(BaseModel):
+    """The body of ``GET /admin/usage``: rows by ``group_by`` (days in order, the rest by
+    seconds used, most first) and their ``total``; days are those the sessions were created."""
+
+    from_: str = Field(serialization_alias="from")
+    to: str
+    group_by: UsageGroup
+    rows: list[UsageRow]
+    total: UsageTotals

@@ -373,6 +373,43 @@ class SessionStore:
         """The open session of ``status`` whose ``due_at`` comes first, of any owner."""
         return next(self._query(SWEEP_INDEX, "#s = :s", {":s": status.value}, limit=1), None)
 
+    def with_status(self, status: Status, owner: str | None = None) -> Iterator[Session]:
+        """Every open session of ``status`` (of ``owner``, or of every owner), the first due
+        first (``owner-index`` or ``sweep-index``)."""
+        if owner is None:
+            yield from self._query(SWEEP_INDEX, "#s = :s", {":s": status.value})
+        else:
+            yield from (s for s in self.open_sessions(owner) if s.status is status)
+
+    def page(
+        self, status: Status, owner: str | None, limit: int, after: tuple[str, int] | None = None
+    ) -> tuple[list[Session], tuple[str, int] | None]:
+        """One page of ``with_status``: at most ``limit`` sessions after the one ``after`` names
+        (``(session_id, due_at)``), and what names the last one read when more may follow."""
+        kwargs: dict[str, Any] = {"TableName": self._table, "ExpressionAttributeNames": {"#s": "status"}}
+        if owner is None:
+            hash_key = {"status": status.value}
+            kwargs |= {"IndexName": SWEEP_INDEX, "KeyConditionExpression": "#s = :s"}
+        else:
+            hash_key = {"open_owner": owner}
+            kwargs |= {"IndexName": OWNER_INDEX, "KeyConditionExpression": "open_owner = :o"}
+            kwargs |= {"FilterExpression": "#s = :s"}
+        kwargs["ExpressionAttributeValues"] = _item({":s": status.value, ":o": owner})
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = _item({"pk": f"{SESSION_PREFIX}{after[0]}", "due_at": after[1], **hash_key})
+        sessions: list[Session] = []
+        while True:
+            # A filtered query may return fewer items than it evaluated: ask for what is missing.
+            out = self._call("query", **kwargs, Limit=limit - len(sessions))
+            sessions.extend(self._decoded(out.get("Items", [])))
+            last = out.get("LastEvaluatedKey")
+            if last is None:
+                return sessions, None
+            cursor = (str(last["pk"]["S"]).removeprefix(SESSION_PREFIX), int(last["due_at"]["N"]))
+            if len(sessions) >= limit:
+                return sessions, cursor
+            kwargs["ExclusiveStartKey"] = last
+
     def _query(
         self,
         index: str,
@@ -394,14 +431,7 @@ class SessionStore:
         seen = 0
         while True:
             page = self._call("query", **kwargs)
-            for raw in page.get("Items", []):
-                try:
-                    session = _to_session(raw)
-                except UnreadableRowError as exc:
-                    # One bad row must not stop a sweep or a listing: log it, count it, go on.
-                    logger.error("unreadable session row skipped", extra={"key": exc.key, "problem": exc.problem})
-                    count("RegistryRowsSkipped")
-                    continue
+            for session in self._decoded(page.get("Items", [])):
                 yield session
                 seen += 1
                 if limit is not None and seen >= limit:
@@ -409,6 +439,17 @@ class SessionStore:
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    @staticmethod
+    def _decoded(items: list[Mapping[str, Any]]) -> Iterator[Session]:
+        """The sessions of raw items; one bad row must not stop a sweep or a listing: it is
+        logged, counted (``RegistryRowsSkipped``) and skipped."""
+        for raw in items:
+            try:
+                yield _to_session(raw)
+            except UnreadableRowError as exc:
+                logger.error("unreadable session row skipped", extra={"key": exc.key, "problem": exc.problem})
+                count("RegistryRowsSkipped")
 
     # -- lease ----------------------------------------------------------------------------
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from broker.clients.avaturn import AvaturnClient
 from broker.config import Settings
-from broker.errors import UpstreamError, UpstreamGoneError
+from broker.errors import BrokerError, UpstreamError, UpstreamGoneError
 from broker.events import SessionEvents
-from broker.models import EndReason, Session, Status
-from broker.observability import count, count_end, logger
+from broker.models import BulkEndSummary, EndReason, Session, Status
+from broker.observability import count, count_end, count_upstream_failure, logger
 from broker.store import SessionStore
 from broker.timing import Clock, Deadline
 
@@ -28,6 +30,7 @@ class EndOutcome(enum.StrEnum):
 
     ENDED = "ended"  # this caller finished it
     SKIPPED = "skipped"  # someone else holds it or already finished it
+    FAILED = "failed"  # Avaturn or the registry failed: it stays claimed, and the sweep retries it
 
 
 def due_reason(session: Session, now: float) -> EndReason:
@@ -113,3 +116,57 @@ class SessionEnder:
         logger.info("session ended", extra={"session_id": session.session_id, "end_reason": reason.value})
         self.events.ended(session, reason, now, used)
         return True
+
+    def end_many(
+        self,
+        sessions: Iterable[Session],
+        reason_of: Callable[[Session], EndReason],
+        deadline: Deadline,
+        limit: int | None = None,
+    ) -> BulkEndSummary:
+        """Claim and end ``sessions`` (each for ``reason_of(session)``), ``cleanup_concurrency``
+        at a time, until the list ends, ``limit`` sessions were examined, or the deadline leaves
+        less than one upstream call's worth of time (``more`` is then True: what is left waits
+        for the next run).
+
+        Per-session failures are counted, not raised; the errors of the ``sessions`` iterable
+        (the registry's) are raised.
+        """
+        summary = BulkEndSummary()
+        reserve = self.settings.upstream_connect_timeout + self.settings.upstream_read_timeout + 2
+        workers = self.settings.cleanup_concurrency
+        in_flight: set[Future[EndOutcome]] = set()
+        with deadline.applies(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="end") as pool:
+            for session in sessions:
+                if deadline.remaining() < reserve or (limit is not None and summary.examined >= limit):
+                    summary.more = True
+                    logger.info("bulk end stopped; the rest waits for the next run", extra={"limit": limit})
+                    break
+                summary.examined += 1
+                in_flight.add(pool.submit(self._end_one, session, reason_of(session), deadline))
+                if len(in_flight) >= 2 * workers:
+                    done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    _tally(summary, done)
+            _tally(summary, wait(in_flight).done)
+        return summary
+
+    def _end_one(self, session: Session, reason: EndReason, deadline: Deadline) -> EndOutcome:
+        try:
+            with deadline.applies():  # this worker thread's own context
+                return self.claim_and_end(session, reason, deadline)
+        except UpstreamError as exc:
+            count_upstream_failure(exc.upstream)
+        except BrokerError:
+            logger.exception("ending one session failed", extra={"session_id": session.session_id})
+        return EndOutcome.FAILED
+
+
+def _tally(summary: BulkEndSummary, done: set[Future[EndOutcome]]) -> None:
+    for future in done:
+        outcome = future.result()
+        if outcome is EndOutcome.ENDED:
+            summary.ended += 1
+        elif outcome is EndOutcome.FAILED:
+            summary.failed += 1
+        else:
+            summary.skipped += 1
