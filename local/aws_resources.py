@@ -1,7 +1,8 @@
-"""Create the broker's AWS resources (sessions table, secret) in moto from template.yaml itself,
-so the local stack and the tests can never drift from what is deployed.
+"""Create the broker's AWS resources (sessions table, secret, profiles document) in moto, the table
+from template.yaml itself, so the local stack and the tests can never drift from what is deployed.
 
 Usage: python local/aws_resources.py --endpoint http://HOST:PORT --table NAME --secret NAME
+       [--profiles NAME --profiles-file PATH]
 (the secret's keys come from AVATURN_API_KEY, OPENAI_API_KEY and CARTESIA_API_KEY; absent = empty)
 """
 
@@ -18,7 +19,6 @@ if __name__ == "__main__":  # run as `python local/aws_resources.py`: import `lo
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from local.paths import TEMPLATE
-from local.template import CfnLoader as _CfnLoader  # noqa: F401 - the name tests/unit/test_settings.py imports
 from local.template import load_template
 
 TABLE_PROPERTIES = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
@@ -46,13 +46,19 @@ def create_table(dynamodb: Any, name: str, template: Path = TEMPLATE) -> None:
         )
 
 
-def put_secret(secretsmanager: Any, name: str, keys: dict[str, str]) -> str:
-    """Create or overwrite the broker secret; returns its ARN."""
+def put_secret(secretsmanager: Any, name: str, keys: dict[str, Any]) -> str:
+    """Create or overwrite the broker secret (a JSON object of ``keys``); returns its ARN."""
     value = json.dumps(keys)
     try:
         return str(secretsmanager.create_secret(Name=name, SecretString=value)["ARN"])
     except secretsmanager.exceptions.ResourceExistsException:
         return str(secretsmanager.put_secret_value(SecretId=name, SecretString=value)["ARN"])
+
+
+def put_profiles(ssm: Any, name: str, document: str) -> None:
+    """Create or overwrite the profiles document: SSM String parameter ``name`` holding
+    ``document`` (JSON text, docs/profiles.md)."""
+    ssm.put_parameter(Name=name, Value=document, Type="String", Overwrite=True)
 
 
 def main(argv: list[str]) -> int:
@@ -62,6 +68,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--table", required=True)
     parser.add_argument("--secret", required=True)
+    parser.add_argument("--profiles", help="SSM parameter name of the profiles document")
+    parser.add_argument("--profiles-file", type=Path, help="the profiles document (e.g. profiles.example.json)")
     parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     args = parser.parse_args(argv)
     session = boto3.session.Session(region_name=args.region, aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106 - moto
@@ -72,6 +80,8 @@ def main(argv: list[str]) -> int:
         "cartesia_api_key": os.environ.get("CARTESIA_API_KEY", ""),
     }
     arn = put_secret(session.client("secretsmanager", endpoint_url=args.endpoint), args.secret, keys)
+    if args.profiles and args.profiles_file:
+        put_profiles(session.client("ssm", endpoint_url=args.endpoint), args.profiles, args.profiles_file.read_text())
     print(arn)
     return 0
 

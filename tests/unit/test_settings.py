@@ -11,13 +11,14 @@ from pydantic.fields import FieldInfo
 from broker import factory
 from broker.config import Settings
 from broker.errors import ConfigurationError
-from local.aws_resources import _CfnLoader
+from local.template import load_template
 from local.template import load_template
 from tests.unit.support import FakeContext, http_event
 
 TEMPLATE_ENV_DEFAULTS = {
     "SESSIONS_TABLE_NAME": "table",
     "BROKER_SECRET_ID": "arn:aws:secretsmanager:us-east-1:1:secret:x",
+    "PROFILES_PARAMETER_NAME": "/stack/profiles",
     "AVATURN_API_URL": "https://api.avaturn.live",
     "OPENAI_BASE_URL": "https://api.openai.com/v1",
     "CARTESIA_API_URL": "https://api.cartesia.ai",
@@ -27,11 +28,7 @@ TEMPLATE_ENV_DEFAULTS = {
 
 def template_defaults() -> dict[str, str]:
     """Each env var the template declares, with its parameter's default as a string."""
-    import yaml
-
-    from local.aws_resources import TEMPLATE
-
-    doc = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
+    doc = load_template()
     params = doc["Parameters"]
     env: dict[str, str] = {}
     for name, value in doc["Globals"]["Function"]["Environment"]["Variables"].items():
@@ -44,37 +41,37 @@ def template_defaults() -> dict[str, str]:
 
 def test_the_template_defaults_are_a_valid_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     env = template_defaults()
-    assert {"EXTERNAL_SAMPLE_RATE", "MAX_ACTIVE_SESSIONS_PER_OWNER", "ALLOWED_ENGINES"} <= set(env)
+    assert {"PROFILES_CACHE_SECONDS", "MAX_ACTIVE_SESSIONS_PER_OWNER", "ALLOWED_ENGINES"} <= set(env)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     settings = Settings()
     assert settings.allowed_engines == ("openai-realtime",)
-    assert settings.external_sample_rate == 24000
+    assert settings.profiles_cache_seconds == 60
+    assert settings.sdk_api_host == "https://api.avaturn.live"  # AvaturnSdkApiHost empty: AvaturnApiUrl
     assert not settings.jwt_mode
 
 
 def test_lists_and_numbers_come_as_strings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALLOWED_ENGINES", "openai-realtime, cartesia ,external")
-    monkeypatch.setenv("CARTESIA_AGENT_ID", "agent")
-    monkeypatch.setenv("EXTERNAL_ENGINE_URL", "wss://x.test/ws")
-    monkeypatch.setenv("EXTERNAL_SAMPLE_RATE", "16000")
     monkeypatch.setenv("ALLOWED_AVATAR_IDS", "a,b")
+    monkeypatch.setenv("PROFILES_CACHE_SECONDS", "5")
+    monkeypatch.setenv("AVATURN_SDK_API_HOST", "http://127.0.0.1:4010/")
     settings = Settings()
     assert settings.allowed_engines == ("openai-realtime", "cartesia", "external")
     assert settings.allowed_avatar_ids == ("a", "b")
-    assert settings.external_sample_rate == 16000
+    assert settings.profiles_cache_seconds == 5
+    assert settings.sdk_api_host == "http://127.0.0.1:4010"
 
 
 @pytest.mark.parametrize(
     "env",
     [
-        {"ALLOWED_ENGINES": "cartesia", "DEFAULT_ENGINE": "cartesia"},  # no agent id
-        {"ALLOWED_ENGINES": "openai-realtime,external"},  # no external URL
-        {"EXTERNAL_ENGINE_URL": "http://plain.test"},
-        {"EXTERNAL_SAMPLE_RATE": "8000"},
+        {"ALLOWED_ENGINES": "openai-realtime,gemini"},
+        {"PROFILES_PARAMETER_NAME": ""},
+        {"PROFILES_CACHE_SECONDS": "3601"},
+        {"AVATURN_SDK_API_HOST": "ftp://avaturn.test"},
         {"OPENAI_CLIENT_SECRET_TTL": "5"},
         {"SESSION_MAX_DURATION": "30"},
-        {"DEFAULT_ENGINE": "cartesia"},  # not allowed
     ],
 )
 def test_a_bad_configuration_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
@@ -136,20 +133,17 @@ def test_the_sweep_with_a_bad_configuration_raises_a_configuration_error(
 @pytest.mark.parametrize(
     ("env", "named"),
     [
-        ({"DEFAULT_ENGINE": "cartesia"}, ["ALLOWED_ENGINES", "DEFAULT_ENGINE"]),
-        ({"ALLOWED_ENGINES": "openai-realtime,external"}, ["ALLOWED_ENGINES", "EXTERNAL_ENGINE_URL"]),
-        ({"ALLOWED_ENGINES": "cartesia", "DEFAULT_ENGINE": "cartesia"}, ["ALLOWED_ENGINES", "CARTESIA_AGENT_ID"]),
         (
-            {"ALLOWED_AVATAR_IDS": "anna-CANARY", "DEFAULT_AVATAR_ID": "bob-CANARY"},
-            ["ALLOWED_AVATAR_IDS", "DEFAULT_AVATAR_ID"],
+            {"AVATURN_SDK_API_HOST": "wss://host-CANARY.test", "USER_ABSENT_TIMEOUT": "9"},
+            ["AVATURN_SDK_API_HOST", "USER_ABSENT_TIMEOUT"],
         ),
         ({"USER_ABSENT_TIMEOUT": "86401"}, ["USER_ABSENT_TIMEOUT"]),  # above Avaturn's bound
     ],
 )
-def test_a_cross_field_error_names_its_variables_never_their_values(
+def test_an_invalid_setting_names_its_variables_never_their_values(
     monkeypatch: pytest.MonkeyPatch, caplog, env: dict[str, str], named: list[str]
 ) -> None:
-    # Given settings that are wrong together (each variable may be fine on its own)
+    # Given invalid settings
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     # When they load
