@@ -12,7 +12,6 @@ from broker import factory
 from broker.config import Settings
 from broker.errors import ConfigurationError
 from local.template import load_template
-from local.template import load_template
 from tests.unit.support import FakeContext, http_event
 
 TEMPLATE_ENV_DEFAULTS = {
