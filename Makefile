@@ -6,14 +6,14 @@ PY := $(VENV)/bin/python
 SAM := .venv-sam/bin/sam
 CHROMIUM := /usr/bin/chromium
 APT := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
-SRC := functions/shared/broker functions/*/app.py local/*.py local/simulators/upstream_sim benchmarks scripts
+SRC := functions/shared/broker functions/*/app.py cli/avaturn_broker_cli local/*.py local/simulators/upstream_sim benchmarks scripts
 
 .PHONY: help setup run stop status build lint unit integration e2e test clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt requirements.txt
+$(VENV)/.installed: requirements-dev.txt requirements.txt pyproject.toml
 	@echo "==> Python dev tools into $(VENV) (about 1 min on a fresh machine)"
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -64,11 +64,11 @@ build: setup ## sam build (the same artifacts `sam deploy` ships), byte-compiled
 lint: setup .venv-checkov/.installed ## ruff, mypy, interrogate, import-linter, bandit, sam validate --lint, cfn-lint of the transformed template, checkov
 	@echo "==> ruff"; $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 	@echo "==> mypy"; $(VENV)/bin/mypy $(SRC)
-	@echo "==> interrogate (every public name in broker/ has a docstring)"; $(VENV)/bin/interrogate functions/shared/broker
-	@echo "==> import-linter (layering contracts in pyproject.toml)"; PYTHONPATH=functions/shared $(VENV)/bin/lint-imports --no-cache
+	@echo "==> interrogate (every public name in broker/ and the CLI has a docstring)"; $(VENV)/bin/interrogate functions/shared/broker cli/avaturn_broker_cli
+	@echo "==> import-linter (layering contracts in pyproject.toml)"; PYTHONPATH=functions/shared:cli $(VENV)/bin/lint-imports --no-cache
 	@echo "==> sam validate --lint"; $(SAM) validate --lint
 	@echo "==> cfn-lint of the SAM-transformed template"; .venv-sam/bin/python scripts/lint-template.py
-	@echo "==> bandit (skips explained in bandit.yaml)"; $(VENV)/bin/bandit -q -c bandit.yaml -r functions local scripts benchmarks
+	@echo "==> bandit (skips explained in bandit.yaml)"; $(VENV)/bin/bandit -q -c bandit.yaml -r functions cli local scripts benchmarks
 	@echo "==> checkov (skips explained in template.yaml)"; .venv-checkov/bin/checkov -f template.yaml \
 		--framework cloudformation --compact --quiet --skip-download
 

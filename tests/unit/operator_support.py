@@ -4,7 +4,10 @@ API Gateway for the command-line tool, so the CLI runs end to end in-process, wi
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hmac
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -13,6 +16,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
@@ -91,13 +97,47 @@ class Admin:
         return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
 
 
+AUTHORIZATION = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<day>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request, "
+    r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})"
+)
+
+
+def sigv4_valid(request: requests.PreparedRequest, credentials: Credentials, region: str) -> bool:
+    """True when ``request`` carries a SigV4 signature of ``credentials`` for ``execute-api`` in
+    ``region`` that matches the request as it arrived (method, path, query, the signed headers,
+    the body): what API Gateway checks before IAM authorization."""
+    match = AUTHORIZATION.fullmatch(str(request.headers.get("authorization", "")))
+    if match is None or (match["key"], match["region"], match["service"]) != (
+        credentials.access_key,
+        region,
+        "execute-api",
+    ):
+        return False
+    names = match["signed"].split(";")
+    if "host" not in names or "x-amz-date" not in names:
+        return False
+    url = urlsplit(request.url or "")
+    headers = {name: str(request.headers.get(name, url.netloc if name == "host" else "")) for name in names}
+    signed = AWSRequest(method=request.method, url=request.url, data=request.body, headers=headers)
+    signed.context["timestamp"] = headers["x-amz-date"]
+    signer = SigV4Auth(credentials, "execute-api", region)
+    if signer.signed_headers(signer.headers_to_sign(signed)) != match["signed"]:
+        return False
+    expected = signer.signature(signer.string_to_sign(signed, signer.canonical_request(signed)), signed)
+    return hmac.compare_digest(expected, match["signature"])
+
+
 @dataclass
 class ApiGatewayAdapter(BaseAdapter):
     """A ``requests`` transport that answers like API Gateway with the admin function behind it:
-    it refuses an unsigned request (403, as IAM authorization does) and hands a signed one to the
-    handler with the IAM context. ``seen`` keeps each request's method, URL and headers."""
+    a request without a valid SigV4 signature of ``credentials`` is refused (403, as IAM
+    authorization does); a signed one goes to the handler with the IAM context. ``seen`` keeps
+    each request as it arrived."""
 
     admin: Admin
+    credentials: Credentials = field(default_factory=lambda: Credentials("testing", "testing"))
+    region: str = "us-east-1"
     seen: list[requests.PreparedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -105,19 +145,19 @@ class ApiGatewayAdapter(BaseAdapter):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         self.seen.append(request)
-        url = urlsplit(request.url or "")
-        auth = str(request.headers.get("authorization", ""))
-        if not auth.startswith("AWS4-HMAC-SHA256 Credential="):
+        if not sigv4_valid(request, self.credentials, self.region):
             return _response(request, 403, {"message": "Forbidden"})
+        url = urlsplit(request.url or "")
         body = request.body.decode() if isinstance(request.body, bytes) else request.body
         event = admin_event(
             request.method or "GET",
             url.path,
             query=dict(parse_qsl(url.query)) or None,
             body=body,
-            headers=dict(request.headers),
+            headers={k: str(v) for k, v in request.headers.items()},
         )
-        answer = self.admin.call(event)
+        with contextlib.redirect_stdout(io.StringIO()):  # the function's logs and metrics are its own
+            answer = self.admin.call(event)
         return _response(request, answer["statusCode"], answer.get("body") or "", answer.get("headers"))
 
     def close(self) -> None:
