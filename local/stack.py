@@ -17,6 +17,10 @@ simulator's, together with any ``--cors-origin``.
 With real keys in the environment (``AVATURN_API_KEY`` and ``OPENAI_API_KEY`` and/or
 ``CARTESIA_API_KEY``) the functions call the real services instead of the simulators; the keys go
 into moto's Secrets Manager, never into a file or the functions' environment.
+
+The profiles document (``profiles.example.json``, or another one given as ``Stack.profiles``) goes
+into moto's Parameter Store; each secret field it names for an external engine's headers gets an
+``Authorization`` header with a random bearer token in the secret.
 """
 
 # This module composes the stack from its jobs: local.paths (where things are, fixed names),
@@ -36,6 +40,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import time
 import urllib.request
@@ -44,11 +49,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from local import engine, web
-from local.aws_resources import create_table, put_secret
+from local.aws_resources import create_table, put_profiles, put_secret
 from local.paths import (
     AVATURN_PUBLIC_API,
     AWS_ENV,
     MOTO,
+    PROFILES,
+    PROFILES_EXAMPLE,
     PYTHON,
     REAL_KEY_VARS,
     SECRET,
@@ -79,6 +86,7 @@ class Stack:
     # fault middleware (local/moto_faults.py, off until a test sets a fault); the benchmarks run
     # a patched one
     moto_command: tuple[str, ...] = MOTO
+    profiles: Path = PROFILES_EXAMPLE  # the profiles document seeded into Parameter Store
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -156,9 +164,9 @@ class Stack:
             "AWS_ENDPOINT_URL": f"http://{bridge}:{self.moto_port}",
             "SESSIONS_TABLE_NAME": TABLE,
             "BROKER_SECRET_ID": SECRET,
+            "PROFILES_PARAMETER_NAME": PROFILES,
+            "PROFILES_CACHE_SECONDS": "5",  # an edit of the document shows within 5 s
             "ALLOWED_ENGINES": "openai-realtime,cartesia,external",
-            "CARTESIA_AGENT_ID": "agent_local",
-            "EXTERNAL_ENGINE_URL": "wss://engine.invalid/ws",
             "POWERTOOLS_TRACE_DISABLED": "true",
             # sam local does not enforce the /admin/ routes' IAM authorization (127.0.0.1 only)
             "ADMIN_REQUIRE_IAM": "false",
@@ -166,6 +174,7 @@ class Stack:
         if self.uses_simulators:
             env |= {
                 "AVATURN_API_URL": f"http://{bridge}:{self.port_base}",
+                "AVATURN_SDK_API_HOST": self.avaturn_api_host,  # the browser's way to the simulator
                 "OPENAI_BASE_URL": f"http://{bridge}:{self.port_base + 1}/v1",
                 "CARTESIA_API_URL": f"http://{bridge}:{self.port_base + 2}",
             }
@@ -188,7 +197,7 @@ class Stack:
         step(f"moto server on {bridge}:{self.moto_port} (Secrets Manager, DynamoDB)")
         procs.spawn("moto", [*self.moto_command, "-H", bridge, "-p", str(self.moto_port)])
         procs.wait_http(f"http://{bridge}:{self.moto_port}/moto-api/", "moto server")
-        step(f"sessions table (from template.yaml) and secret {SECRET}")
+        step(f"sessions table (from template.yaml), secret {SECRET}, profiles {PROFILES}")
         keys = self.sim_keys if self.uses_simulators else dict.fromkeys(SIM_KEYS, "") | self.real_keys
         self.seed(keys)
         if self.uses_simulators:
@@ -214,6 +223,29 @@ class Stack:
         if self.web_url:
             step(f"demo page: {self.web_url}/")
         return self.api_url
+
+    @contextlib.contextmanager
+    def reconfigured(self, overrides: Mapping[str, str]) -> Iterator[Stack]:
+        """The running stack with its functions' environment changed by ``overrides`` while the
+        block runs: ``sam local start-api`` (and ``start-lambda``) restart on the same build with
+        the new environment, and again with the old one afterwards. moto and the simulators keep
+        running (their state too)."""
+        before = dict(self.overrides)
+        self._restart_functions({**before, **overrides})
+        try:
+            yield self
+        finally:
+            self._restart_functions(before)
+
+    def _restart_functions(self, overrides: Mapping[str, str]) -> None:
+        self.processes.stop(("sam-lambda", "sam-api"))
+        engine.remove_containers_mounting(self.build_dir)
+        self.overrides = dict(overrides)
+        env_file = self.state / "env.json"
+        env_file.write_text(json.dumps({"Parameters": self.function_env(engine.bridge_ip())}, indent=2))
+        self.sam.start_api(self.api_port, env_file, self.allowed_origins)
+        if self.lambda_endpoint:
+            self.sam.start_lambda(self.lambda_port, env_file)
 
     def _simulator_args(self, bridge: str) -> list[str]:
         base, keys = self.port_base, self.sim_keys
@@ -243,9 +275,19 @@ class Stack:
         return self.processes.pid(name)
 
     def seed(self, keys: Mapping[str, str]) -> None:
-        """The sessions table (from template.yaml) and the broker secret holding ``keys``, in moto."""
+        """The sessions table (from template.yaml), the profiles document (``profiles``) and the
+        broker secret, in moto. The secret holds ``keys`` and, for each field the document names
+        for an external engine's headers, ``{"Authorization": "Bearer <random>"}``."""
         create_table(self.aws_client("dynamodb"), TABLE)
-        put_secret(self.aws_client("secretsmanager"), SECRET, dict(keys))
+        document = self.profiles.read_text()
+        put_profiles(self.aws_client("ssm"), PROFILES, document)
+        fields = {
+            p["external"]["headers_secret_field"]
+            for p in json.loads(document)["profiles"].values()
+            if p.get("external", {}).get("headers_secret_field")
+        }
+        headers = {f: {"Authorization": f"Bearer engine-{secrets.token_hex(12)}"} for f in sorted(fields)}
+        put_secret(self.aws_client("secretsmanager"), SECRET, {**keys, **headers})
 
     def aws_client(self, service: str) -> Any:
         """A boto3 client of ``service`` on the stack's moto server."""

@@ -98,6 +98,15 @@ class Local:
             if r["status"]["S"] in open_states and r.get("owner") and "avaturn_session_id" in r
         }
 
+    def end(self, session_id: str, body: Any) -> requests.Response:
+        """POST /sessions/{id}/end as ``navigator.sendBeacon`` sends it: a text/plain body."""
+        return self.http.post(
+            f"{self.stack.api_url}/sessions/{session_id}/end",
+            data=json.dumps(body),
+            timeout=40,
+            headers={"content-type": "text/plain;charset=UTF-8"},
+        )
+
     def fast_forward(self, seconds: int) -> None:
         """Make every open row look ``seconds`` older to the sweep (its due time passes)."""
         db = self.stack.aws_client("dynamodb")
@@ -116,7 +125,9 @@ class Local:
 
 
 def reset(stack: Stack) -> list[dict[str, Any]]:
-    """Empty the stack's registry and reset its simulators; the items the registry held."""
+    """Empty the stack's registry, clear its DynamoDB faults and reset its simulators; the items
+    the registry held."""
+    stack.dynamodb_faults(None)
     db = stack.aws_client("dynamodb")
     items: list[dict[str, Any]] = db.scan(TableName=TABLE)["Items"]
     for item in items:
