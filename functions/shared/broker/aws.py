@@ -15,6 +15,8 @@ reasons, ``ClientRequestToken``); AWS Architecture Blog, "Exponential Backoff An
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -49,13 +51,17 @@ SERVER_ERRORS = frozenset({"InternalServerError", "InternalFailure", "InternalSe
 TRANSIENT_CANCELLATIONS = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
 )
-SAFE_TO_REPEAT = frozenset({"get_item", "query", "scan", "batch_get_item", "transact_get_items", "get_secret_value"})
+SAFE_TO_REPEAT = frozenset(
+    {"get_item", "query", "scan", "batch_get_item", "transact_get_items", "get_secret_value", "get_parameter"}
+)
 
 
 def client(service: str) -> Any:
-    """A boto3 client of ``service`` with ``CONFIG``, under the policy. boto3 honours
+    """A boto3 client of ``service`` with ``CONFIG``, under the policy, made on first use: a
+    client costs tens of milliseconds of a cold start (its service model is loaded), and a
+    function's object graph holds clients some of its routes never call. boto3 honours
     ``AWS_ENDPOINT_URL`` (and its per-service variants) itself; empty means AWS."""
-    return resilient(boto3.client(service, config=CONFIG))  # type: ignore[call-overload]
+    return ResilientClient(lambda: _watched(boto3.client(service, config=CONFIG)))  # type: ignore[call-overload]
 
 
 def resilient(raw: Any) -> Any:
@@ -63,10 +69,14 @@ def resilient(raw: Any) -> Any:
     policy; wrapping twice is harmless."""
     if isinstance(raw, ResilientClient):
         return raw
+    return ResilientClient(lambda: _watched(raw))
+
+
+def _watched(raw: Any) -> Any:
     meta = getattr(raw, "meta", None)
     if meta is not None:
         meta.events.register("before-call", _clip_read_timeout)
-    return ResilientClient(raw)
+    return raw
 
 
 def _clip_read_timeout(context: dict[str, Any], **_: Any) -> None:
@@ -95,10 +105,22 @@ def is_transient(operation: str, kwargs: dict[str, Any], exc: Exception) -> bool
 class ResilientClient:
     """A proxy of a boto3 client whose API calls retry transient failures within the current
     deadline (``BACKOFF``; a retry starts only if ``MIN_ATTEMPT_SECONDS`` remain after its
-    wait). Everything else (``meta``, ``exceptions``, paginators) is the client's own."""
+    wait). Everything else (``meta``, ``exceptions``, paginators) is the client's own. The
+    client is made by ``make`` on first use, once, whichever thread comes first (making clients
+    of one boto3 session is not thread-safe)."""
 
-    def __init__(self, raw: Any) -> None:
-        self._raw = raw
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make: Callable[[], Any] | None = make
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def _raw(self) -> Any:
+        if self._make is not None:
+            with self._lock:
+                if self._make is not None:
+                    self._client, self._make = self._make(), None
+        return self._client
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._raw, name)

@@ -8,6 +8,7 @@ an exchange whose *total* time would pass it (a server trickling bytes cannot st
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import httpx2
@@ -34,7 +35,7 @@ def make_http_client(settings: Settings, transport: httpx2.BaseTransport | None 
             pool=settings.upstream_connect_timeout,
         ),
         follow_redirects=False,
-        transport=DeadlineTransport(transport or httpx2.HTTPTransport(limits=LIMITS)),
+        transport=DeadlineTransport(transport),
     )
 
 
@@ -58,25 +59,38 @@ class DeadlineTransport(httpx2.BaseTransport):
     httpx's timeouts bound each socket operation, not their sum: a server that sends one byte
     per second keeps a 1 s read timeout satisfied forever. This checks the deadline before the
     request and after every chunk and raises ``httpx2.ReadTimeout`` once it has passed.
+
+    Without ``inner``, it wraps an ``httpx2.HTTPTransport`` with ``LIMITS``, made on the first
+    request: making one imports httpcore2 and loads the TLS trust store, tens of milliseconds of a
+    cold start that a function which never calls an upstream (get) does not pay.
     """
 
-    def __init__(self, inner: httpx2.BaseTransport) -> None:
+    def __init__(self, inner: httpx2.BaseTransport | None = None) -> None:
         self._inner = inner
+        self._lock = threading.Lock()
+
+    def _transport(self) -> httpx2.BaseTransport:
+        if self._inner is None:
+            with self._lock:
+                if self._inner is None:
+                    self._inner = httpx2.HTTPTransport(limits=LIMITS)
+        return self._inner
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send ``request`` through the wrapped transport within the current deadline."""
         deadline = Deadline.current()
         if deadline is None:
-            return self._inner.handle_request(request)
+            return self._transport().handle_request(request)
         if deadline.remaining() <= 0:
             raise httpx2.PoolTimeout("the request's deadline has passed", request=request)
-        response = self._inner.handle_request(request)
+        response = self._transport().handle_request(request)
         response.stream = _DeadlineStream(response.stream, deadline, request)
         return response
 
     def close(self) -> None:
-        """Close the wrapped transport (its connection pool)."""
-        self._inner.close()
+        """Close the wrapped transport (its connection pool), if it was ever made."""
+        if self._inner is not None:
+            self._inner.close()
 
 
 class _DeadlineStream(httpx2.SyncByteStream):

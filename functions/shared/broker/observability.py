@@ -1,7 +1,9 @@
 """Powertools logger, metrics and tracer, one of each per container.
 
 The tracer never records method responses: they carry session tokens. Event logging
-(``POWERTOOLS_LOGGER_LOG_EVENT``) logs events with their credentials redacted.
+(``POWERTOOLS_LOGGER_LOG_EVENT``) logs events with their credentials redacted. When tracing is
+off, no tracer is made, so the X-Ray SDK is never imported (Powertools' Tracer imports it even
+when disabled).
 """
 
 from __future__ import annotations
@@ -26,9 +28,21 @@ NAMESPACE = os.getenv("POWERTOOLS_METRICS_NAMESPACE") or "AvaturnSessionBroker"
 for _noisy in ("botocore", "boto3", "urllib3", "httpcore2", "httpx2", "openai"):
     logging.getLogger(_noisy).setLevel(logging.INFO)
 
+_TRUTHY = frozenset({"1", "y", "yes", "t", "true", "on"})  # what Powertools' own flags accept
+
+
+def tracing_enabled() -> bool:
+    """Powertools' rule for its tracer: on inside Lambda, off under `sam local` and wherever
+    ``POWERTOOLS_TRACE_DISABLED`` is true."""
+    if os.getenv("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in _TRUTHY:
+        return False
+    return bool(os.getenv("LAMBDA_TASK_ROOT")) and not os.getenv("AWS_SAM_LOCAL")
+
+
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+tracer = Tracer(service=SERVICE) if tracing_enabled() else None
+"""The X-Ray tracer; None when tracing is off."""
 
 
 HandlerT = TypeVar("HandlerT", bound=Callable[[dict[str, Any], LambdaContext], Any])
@@ -36,7 +50,6 @@ HandlerT = TypeVar("HandlerT", bound=Callable[[dict[str, Any], LambdaContext], A
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-session-token", "x-api-key"})
 """Request headers whose values are credentials: never logged."""
 REDACTED = "[redacted]"
-_TRUTHY = frozenset({"1", "y", "yes", "t", "true", "on"})  # what Powertools' own flags accept
 
 
 def redacted_event(event: Any) -> Any:
@@ -58,13 +71,16 @@ def redacted_event(event: Any) -> Any:
 def instrumented(correlation_id_path: str | None = None) -> Callable[[HandlerT], HandlerT]:
     """The one way a ``lambda_handler(event, context)`` is wrapped: Powertools logger context
     (with the correlation id at ``correlation_id_path``, a JMESPath into the event), the X-Ray
-    tracer (never recording the response: it can carry a session token) and metrics flushing.
+    tracer when tracing is on (never recording the response: it can carry a session token) and
+    metrics flushing.
 
     ``POWERTOOLS_LOGGER_LOG_EVENT=true`` logs each event as ``redacted_event`` makes it, never as
     Powertools would (raw, with the ``X-Session-Token`` and ``Authorization`` headers)."""
 
     def wrap(handler: HandlerT) -> HandlerT:
-        traced = tracer.capture_lambda_handler(capture_response=False)(metrics.log_metrics(handler))
+        traced = metrics.log_metrics(handler)
+        if tracer is not None:
+            traced = tracer.capture_lambda_handler(capture_response=False)(traced)
 
         @functools.wraps(handler)
         def logged(event: dict[str, Any], context: LambdaContext) -> Any:
