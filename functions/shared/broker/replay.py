@@ -4,6 +4,9 @@ Powertools stores the first response so a retry with the same Idempotency-Key ge
 session token in it is sealed with AES-GCM under a key derived (HMAC-SHA256) from a server secret
 and the request's own owner and Idempotency-Key, which the table never holds in clear (Powertools
 stores only a hash of them). Reading the table alone reveals no token.
+
+``cryptography`` is imported on the first seal or unseal, not with this module: only creates
+that carry an Idempotency-Key need it, and every function imports this module.
 """
 
 from __future__ import annotations
@@ -13,14 +16,15 @@ import hashlib
 import hmac
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from broker.errors import ReplayUnavailableError
 from broker.models import CreatedSession
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PREFIX = "sealed:v1:"
 
@@ -37,6 +41,8 @@ class SealedTokenSerializer(BaseIdempotencySerializer):
         self._context = f"{owner}\x00{idempotency_key}".encode()
 
     def _aead(self) -> AESGCM:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         key = hmac.new(self._secret().encode(), b"idempotency-replay\x00" + self._context, hashlib.sha256).digest()
         return AESGCM(key)
 
@@ -50,6 +56,8 @@ class SealedTokenSerializer(BaseIdempotencySerializer):
     def from_dict(self, data: dict[str, Any]) -> CreatedSession:
         """The ``CreatedSession`` a stored record holds. Raises ``ReplayUnavailableError`` when the
         token cannot be opened (the server secret was rotated since it was sealed)."""
+        from cryptography.exceptions import InvalidTag
+
         raw = base64.b64decode(str(data.get("token", "")).removeprefix(PREFIX))
         try:
             token = self._aead().decrypt(raw[:12], raw[12:], self._context).decode()
