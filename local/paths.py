@@ -24,6 +24,8 @@ BASE_IMAGE = "public.ecr.aws/lambda/python:3.13-x86_64"  # built locally by loca
 
 AVATURN_PUBLIC_API = "https://api.avaturn.live"
 TABLE, SECRET = "avaturn-sessions-local", "avaturn-session-broker-local"
+PROFILES = "/avaturn-session-broker-local/profiles"  # the SSM parameter of the profiles document
+PROFILES_EXAMPLE = ROOT / "profiles.example.json"  # what the local stack seeds it with
 # The keys the simulators accept (and moto's secret holds) unless a stack plants others.
 SIM_KEYS = {
     "avaturn_api_key": "sim-avaturn-key",

@@ -1,5 +1,6 @@
 """GET /sessions/{session_id}: the state of the caller's own session; GET /sessions?status=active
-(JWT mode): the caller's open sessions, so an app can end or resume them after a reload."""
+(JWT mode): the caller's open sessions, so an app can end or resume them after a reload;
+GET /profiles: the profiles a client may pick (public fields only)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from broker import factory
 from broker.api import build_app, caller_of, deadline_of, json_response, list_status_of
 from broker.observability import instrumented
+from broker.usecases.profile_list import ProfileLister
 from broker.usecases.read import SessionReader
 
 app = build_app()
@@ -31,6 +33,12 @@ def list_sessions(reader: Annotated[SessionReader, Depends(factory.reader)]) -> 
     caller = caller_of(app.current_event, reader.settings)
     views = reader.open_sessions(caller, deadline_of(app.lambda_context))
     return json_response(200, {"sessions": [v.model_dump(mode="json", exclude_none=True) for v in views]})
+
+
+@app.get("/profiles")
+def list_profiles(lister: Annotated[ProfileLister, Depends(factory.profile_lister)]) -> Response[str]:
+    profiles = lister.list(deadline_of(app.lambda_context))
+    return json_response(200, [p.model_dump(mode="json", exclude_none=True) for p in profiles])
 
 
 @instrumented(correlation_paths.API_GATEWAY_HTTP)

@@ -55,14 +55,14 @@ def test_creates_a_cartesia_session(sim: Sim) -> None:
     assert session["max_duration"] == 3600
 
 
-@pytest.mark.parametrize("rate", [16000, 24000])
-def test_creates_an_external_engine_session(sim: Sim, rate: int) -> None:
+@pytest.mark.parametrize(("rate", "background"), [(16000, "transparent"), (24000, "default")])
+def test_creates_an_external_engine_session(sim: Sim, rate: int, background: str) -> None:
     engine = external_engine(audio={"user": {"sample_rate": rate}}, headers={"X-Agent": "1"})
-    response = sim.create({"conversation_engine": engine, "user_absent_timeout": 10, "background": "#000000"})
+    response = sim.create({"conversation_engine": engine, "user_absent_timeout": 10, "background": background})
     assert response.status_code == 200, response.text
     (session,) = sim.sessions()["active"]
     assert session["engine"] == engine
-    assert session["background"] == "#000000"
+    assert session["background"] == background
 
 
 def test_a_client_secret_may_create_several_sessions_until_it_expires(sim: Sim) -> None:
@@ -176,6 +176,11 @@ _ENGINE_OK = {"type": "external", "url": "wss://a.example/x", "audio": {"user": 
             "string_type",
             ["body", "conversation_engine", "external", "headers", "X"],
         ),
+        # background is an enum: "transparent" or "default" (API reference, Create Session)
+        ({"conversation_engine": _ENGINE_OK, "background": "#000000"}, "literal_error", ["body", "background"]),
+        ({"conversation_engine": _ENGINE_OK, "background": "blurred"}, "literal_error", ["body", "background"]),
+        ({"conversation_engine": _ENGINE_OK, "background": {"color": "#000"}}, "literal_error", ["body", "background"]),
+        ({"conversation_engine": _ENGINE_OK, "background": "Transparent"}, "literal_error", ["body", "background"]),
     ],
 )
 def test_validation_errors_are_fastapi_422s(sim: Sim, body: dict[str, Any], error_type: str, loc: list[Any]) -> None:

@@ -127,6 +127,33 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         (_with("session.instructions", ["x"]), "invalid_type", "session.instructions"),
         (_with("session.tools", ["x"]), "invalid_type", "session.tools[0]"),
         (_with("session.output_modalities", ["video"]), "invalid_value", "session.output_modalities[0]"),
+        # the voice is a built-in one or {"id": ...}; user transcription is an AudioTranscription object
+        (_with("session.audio", {"output": {"voice": "nova-deep"}}), "invalid_value", "session.audio.output.voice"),
+        (
+            _with("session.audio", {"input": {"transcription": {"model": "gpt-4o-transcriber"}}}),
+            "invalid_value",
+            "session.audio.input.transcription.model",
+        ),
+        (
+            _with("session.audio", {"input": {"transcription": {"model": "whisper-1", "lang": "en"}}}),
+            "unknown_parameter",
+            "session.audio.input.transcription.lang",
+        ),
+        (
+            _with("session.audio", {"input": {"transcription": {"language": "english"}}}),
+            "invalid_value",
+            "session.audio.input.transcription.language",
+        ),
+        (
+            _with("session.audio", {"input": {"transcription": "whisper-1"}}),
+            "invalid_type",
+            "session.audio.input.transcription",
+        ),
+        (
+            _with("session.audio", {"input": {"transcription": {"delay": "slow"}}}),
+            "invalid_value",
+            "session.audio.input.transcription.delay",
+        ),
     ],
 )
 def test_validation_errors_use_openai_format(sim: Sim, body: dict[str, Any], code: str, param: str) -> None:
@@ -138,6 +165,22 @@ def test_validation_errors_use_openai_format(sim: Sim, body: dict[str, Any], cod
     assert error["param"] == param
     assert param in error["message"] or code == "invalid_value"
     assert sim.get("/secrets")["openai_client_secrets"] == []
+
+
+def test_user_transcription_is_accepted_and_echoed(sim: Sim) -> None:
+    # Given a session that transcribes the user's audio (what Avaturn needs for user transcripts)
+    transcription = {"model": "gpt-4o-mini-transcribe", "language": "en", "prompt": "hotel words"}
+    response = post(sim, _with("session.audio", {"input": {"transcription": transcription}}))
+    # Then the effective session carries it
+    assert response.status_code == 200, response.text
+    assert response.json()["session"]["audio"]["input"]["transcription"] == transcription
+
+
+@pytest.mark.parametrize(
+    "voice", ["alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"]
+)
+def test_every_built_in_voice_is_accepted(sim: Sim, voice: str) -> None:
+    assert post(sim, _with("session.audio", {"output": {"voice": voice}})).status_code == 200
 
 
 def test_voice_may_be_an_object_with_an_id(sim: Sim) -> None:

@@ -20,6 +20,7 @@ from tests.unit.fakes import KEYS, FakeUpstreams
 from tests.unit.support import (
     DEFAULTS,
     HANDLERS,
+    PROFILES,
     SECRET,
     TABLE,
     Api,
@@ -51,6 +52,7 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
         "POWERTOOLS_METRICS_NAMESPACE": "BrokerTest",
         "SESSIONS_TABLE_NAME": TABLE,
         "BROKER_SECRET_ID": SECRET,
+        "PROFILES_PARAMETER_NAME": PROFILES,
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -69,9 +71,11 @@ def aws() -> Iterator[tuple[Any, Any]]:
 
 @pytest.fixture
 def make_broker(aws: tuple[Any, Any]) -> Callable[..., Broker]:
-    def make(upstreams: FakeUpstreams | None = None, **overrides: Any) -> Broker:
+    def make(
+        upstreams: FakeUpstreams | None = None, *, profiles: dict[str, Any] | str | None = None, **overrides: Any
+    ) -> Broker:
         settings = Settings(**{**DEFAULTS, **overrides})
-        return Broker(settings, upstreams or FakeUpstreams(), Clock(), *aws)
+        return Broker(settings, upstreams or FakeUpstreams(), Clock(), *aws, profiles=profiles)
 
     return make
 

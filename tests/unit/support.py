@@ -15,17 +15,32 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 
 from broker import factory
 from broker.config import Settings
 from broker.http import make_http_client
 from broker.store import is_session_item, owner_key
+from local.aws_resources import put_profiles
 from tests.unit.fakes import AVATURN, CARTESIA, OPENAI, FakeUpstreams
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLE, SECRET = "sessions-test", "broker-test-secret"
+TABLE, SECRET, PROFILES = "sessions-test", "broker-test-secret", "/broker-test/profiles"
 HANDLERS = ("create_session", "terminate_session", "get_session", "cleanup_sessions")
+PROFILES_DOC: dict[str, Any] = {
+    "default_profile": "default",
+    "profiles": {
+        "default": {
+            "engine": "openai-realtime",
+            "openai": {"model": "gpt-realtime", "voice": "marin"},
+            "cartesia": {"agent_id": "agent_123"},
+            "external": {"url": "wss://engine.example.test/ws", "sample_rate": 24000},
+        }
+    },
+}
+"""The unit tier's profiles: one default profile that configures every engine, as the broker's
+engine settings did before profiles (a legacy ``{"engine": ...}`` request may pick any)."""
 
 
 class Clock:
@@ -58,14 +73,30 @@ class EventBus:
 
 class Broker(factory.Components):
     """The production object graph (``broker.factory.Components``) over moto, fake upstreams and
-    an in-memory event bus."""
+    an in-memory event bus. Its profiles document is ``profiles`` (default ``PROFILES_DOC``),
+    in moto's Parameter Store; ``set_profiles`` replaces it."""
 
-    def __init__(self, settings: Settings, upstreams: FakeUpstreams, clock: Clock, dynamodb: Any, secretsmanager: Any):
+    def __init__(
+        self,
+        settings: Settings,
+        upstreams: FakeUpstreams,
+        clock: Clock,
+        dynamodb: Any,
+        secretsmanager: Any,
+        profiles: dict[str, Any] | str | None = None,
+    ):
         self.bus = EventBus()
         http = make_http_client(settings, upstreams.transport())
-        super().__init__(settings, http, dynamodb, secretsmanager, clock, eventbridge=self.bus)
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        super().__init__(settings, http, dynamodb, secretsmanager, clock, eventbridge=self.bus, ssm=ssm)
         self.upstreams = upstreams
         self.fake_clock = clock
+        self.set_profiles(PROFILES_DOC if profiles is None else profiles)
+
+    def set_profiles(self, document: dict[str, Any] | str) -> None:
+        """Store ``document`` (a dict, or JSON text as it is) as the profiles parameter."""
+        text = document if isinstance(document, str) else json.dumps(document)
+        put_profiles(self.ssm, self.settings.profiles_parameter_name, text)
 
     def items(self) -> list[dict[str, Any]]:
         return list(self.dynamodb.scan(TableName=self.settings.sessions_table_name)["Items"])
@@ -166,9 +197,8 @@ DEFAULTS: dict[str, Any] = {
     "avaturn_api_url": AVATURN,
     "openai_base_url": OPENAI,
     "cartesia_api_url": CARTESIA,
+    "profiles_parameter_name": PROFILES,
     "allowed_engines": ("openai-realtime", "cartesia", "external"),
-    "cartesia_agent_id": "agent_123",
-    "external_engine_url": "wss://engine.example.test/ws",
     "max_active_sessions_per_owner": 2,
     "session_max_duration": 900,
     "user_absent_timeout": 60,
@@ -248,6 +278,7 @@ class Api:
             factory.terminator: lambda: self.broker.terminator,
             factory.reader: lambda: self.broker.reader,
             factory.lease_keeper: lambda: self.broker.lease_keeper,
+            factory.profile_lister: lambda: self.broker.profile_lister,
         }
         return self.handlers[function].lambda_handler(event, context or FakeContext())
 
@@ -284,6 +315,10 @@ class Api:
     def list(self, query: dict[str, str] | None = None, **kw: Any) -> dict[str, Any]:
         event = http_event("list_sessions", query=query if query is not None else {"status": "active"}, **kw)
         return self.call("get_session", event)
+
+    def profiles(self, **kw: Any) -> dict[str, Any]:
+        """GET /profiles."""
+        return self.call("get_session", http_event("list_profiles", **kw))
 
     def cleanup(self, remaining_ms: int = 60_000) -> dict[str, int]:
         event = load_event("cleanup_schedule")

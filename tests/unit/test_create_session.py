@@ -28,8 +28,9 @@ class TestEngines:
         # Then it gets 201 with only the Avaturn token, not the engine secret
         assert response["statusCode"] == 201
         created = body_of(response)
-        assert set(created) == {"session_id", "token", "engine", "avatar_id", "expires_at"}
-        assert created["engine"] == "openai-realtime"
+        assert set(created) == {"session_id", "token", "engine", "avatar_id", "expires_at", "profile", "api_host"}
+        assert (created["engine"], created["profile"]) == ("openai-realtime", "default")
+        assert created["api_host"] == "https://avaturn.test"  # AVATURN_SDK_API_HOST unset: AVATURN_API_URL
         assert created["expires_at"].endswith("Z")
         upstreams = api.broker.upstreams
         mint = upstreams.seen("openai")[0]
@@ -50,17 +51,17 @@ class TestEngines:
         assert created["token"] == upstreams.sessions[next(iter(upstreams.sessions))]
         assert upstreams.issued[0] not in response["body"]
 
-    def test_openai_instructions_and_voice_come_from_configuration(self, make_broker, handlers) -> None:
-        broker = make_broker(openai_instructions="Be brief.", openai_voice="cedar", openai_client_secret_ttl=120)
-        response = Api(broker, handlers).create({"engine": "openai-realtime"})
-        assert response["statusCode"] == 201
-        assert broker.upstreams.seen("openai")[0].body["session"] == {
-            "type": "realtime",
-            "model": "gpt-realtime",
-            "audio": {"output": {"voice": "cedar"}},
-            "instructions": "Be brief.",
-        }
+    def test_the_client_secret_ttl_comes_from_configuration(self, make_broker, handlers) -> None:
+        broker = make_broker(openai_client_secret_ttl=120)
+        assert Api(broker, handlers).create({"engine": "openai-realtime"})["statusCode"] == 201
         assert broker.upstreams.seen("openai")[0].body["expires_after"]["seconds"] == 120
+
+    def test_the_sdk_api_host_is_its_own_setting(self, make_broker, handlers) -> None:
+        # Given functions that reach Avaturn by another address than browsers do
+        broker = make_broker(avaturn_sdk_api_host="http://127.0.0.1:4010/")
+        # Then the 201 names the browsers' one (the functions still call AVATURN_API_URL)
+        assert body_of(Api(broker, handlers).create(None))["api_host"] == "http://127.0.0.1:4010"
+        assert broker.upstreams.seen("avaturn.create")[0].url == "https://avaturn.test/api/v1/sessions"
 
     def test_cartesia_mints_an_agent_token_with_version_header(self, api: Api) -> None:
         response = api.create({"engine": "cartesia", "avatar_id": "anna"})

@@ -356,7 +356,7 @@ class TestUsage:
             {"key": day1, "sessions": 3, "seconds": 500},
             {"key": day2, "sessions": 1, "seconds": 60},
         ]
-        assert [r["key"] for r in usage(group_by="profile")["rows"]] == ["-"]
+        assert [r["key"] for r in usage(group_by="profile")["rows"]] == ["default"]  # every create's profile
         # And one day alone is that day's share; the default range is today
         assert admin.request("GET", "/admin/usage", query={"from": day2})[1]["total"] == {"sessions": 1, "seconds": 60}
         assert admin.request("GET", "/admin/usage")[1]["from"] == day2

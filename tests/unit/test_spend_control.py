@@ -211,7 +211,7 @@ class TestWhatAnEndGivesBack:
         assert event == {
             "session_id": created["session_id"],
             "owner": OWNER,
-            "profile": None,
+            "profile": "default",
             "engine": "openai-realtime",
             "avatar_id": None,
             "created_at": event["created_at"],
@@ -231,7 +231,7 @@ class TestWhatAnEndGivesBack:
             "day": row["day"],
             "owner": OWNER,
             "engine": "openai-realtime",
-            "profile": "-",
+            "profile": "default",
             "sessions": 2,
             "seconds": 60,
         }

@@ -36,6 +36,7 @@ TABLE, QUEUE = "SessionsTable.Arn", "CleanupDeadLetterQueue.Arn"
 INDEX, OWNER_INDEX = "SessionsTable.Arn/index/sweep-index", "SessionsTable.Arn/index/owner-index"
 USAGE_INDEX = "SessionsTable.Arn/index/usage-index"
 EVENTS = {("events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/default")}
+PROFILES = "/shop/profiles"  # an existing profiles parameter (ProfilesParameterName)
 NO_VALUE = object()
 
 Grant = tuple[str, str]  # (action, resource); resources of the stack by logical id, e.g. "SessionsTable.Arn"
@@ -142,6 +143,11 @@ def kms(*services: str, actions: tuple[str, ...] = ("kms:Decrypt",)) -> set[Gran
     return {(action, f"{KEY} via {','.join(sorted(services))}") for action in actions}
 
 
+def parameter(name: str) -> set[Grant]:
+    """GetParameter on the SSM parameter ``name`` (the stack's own reads as ``ProfilesParameter``)."""
+    return {("ssm:GetParameter", f"arn:aws:ssm:us-east-1:123456789012:parameter{name}")}
+
+
 # --- what each function's code uses (broker/store.py, broker/secrets.py, Powertools idempotency) --------
 # rows, counters, the creates flag, idempotency records; admission reads the owner's open and the due sessions
 CREATE_TABLE = {*table("GetItem", "PutItem", "UpdateItem", "DeleteItem"), *query(OWNER_INDEX, INDEX)} | EVENTS
@@ -161,26 +167,35 @@ def test_single_secret_defaults_grant_each_function_only_what_it_uses() -> None:
 
     # Then each function has exactly its own table actions and secret, nothing else
     assert granted == {
-        "CreateSessionFunction": CREATE_TABLE | secrets("BrokerSecret"),
+        "CreateSessionFunction": CREATE_TABLE | secrets("BrokerSecret") | parameter("ProfilesParameter"),
         "TerminateSessionFunction": TERMINATE_TABLE | secrets("BrokerSecret"),
-        "GetSessionFunction": GET_TABLE,
+        "GetSessionFunction": GET_TABLE | parameter("ProfilesParameter"),
         "CleanupSessionsFunction": CLEANUP_TABLE | secrets("BrokerSecret") | DESTINATION,
         "AdminFunction": ADMIN_TABLE | secrets("BrokerSecret"),
     }
 
 
 def test_with_an_engine_secret_and_a_key_only_create_can_read_the_engine_keys() -> None:
-    # Given an existing broker secret, a separate engine secret and a customer managed key
-    overrides = {"ExistingSecretArn": BROKER, "EngineSecretId": ENGINE, "KmsKeyArn": KEY}
+    # Given an existing broker secret, a separate engine secret, a customer managed key and an
+    # existing profiles parameter
+    overrides = {
+        "ExistingSecretArn": BROKER,
+        "EngineSecretId": ENGINE,
+        "KmsKeyArn": KEY,
+        "ProfilesParameterName": PROFILES,
+    }
 
     # When the transformed template's roles are read
     granted = scope(overrides)
 
     # Then only create may read the engine secret, and each may use the key only through its services
     assert granted == {
-        "CreateSessionFunction": CREATE_TABLE | secrets(BROKER, ENGINE) | kms("dynamodb", "secretsmanager"),
+        "CreateSessionFunction": CREATE_TABLE
+        | secrets(BROKER, ENGINE)
+        | parameter(PROFILES)
+        | kms("dynamodb", "secretsmanager"),
         "TerminateSessionFunction": TERMINATE_TABLE | secrets(BROKER) | kms("dynamodb", "secretsmanager"),
-        "GetSessionFunction": GET_TABLE | kms("dynamodb"),
+        "GetSessionFunction": GET_TABLE | parameter(PROFILES) | kms("dynamodb"),
         "CleanupSessionsFunction": CLEANUP_TABLE
         | secrets(BROKER)
         | DESTINATION

@@ -86,6 +86,7 @@ class TestGet:
             "avatar_id": "anna",
             "created_at": view["created_at"],
             "expires_at": created["expires_at"],
+            "profile": "default",
         }
         assert created["token"] not in response["body"]
 

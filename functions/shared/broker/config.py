@@ -6,22 +6,14 @@ reads the environment at import time.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EngineName = Literal["openai-realtime", "cartesia", "external"]
 ENGINES: tuple[EngineName, ...] = ("openai-realtime", "cartesia", "external")
-
-
-class SettingsConflictError(ValueError):
-    """Settings that are each valid but wrong together. ``variables`` names the environment
-    variables involved (never their values), for the log line of ``broker.factory.load_settings``."""
-
-    def __init__(self, message: str, *variables: str) -> None:
-        super().__init__(message)
-        self.variables = variables
 
 
 def _split_csv(value: object) -> object:
@@ -41,32 +33,35 @@ class Settings(BaseSettings):
     """Secret holding the engine keys (``openai_api_key``, ``cartesia_api_key``), which only the create
     function may read; empty, or the same as ``broker_secret_id``: the broker secret holds every key."""
     secret_cache_seconds: int = Field(300, ge=0, le=3600)
+    profiles_parameter_name: str = Field(min_length=1)
+    """SSM parameter (a String) holding the profiles document (``broker.profiles``)."""
+    profiles_cache_seconds: int = Field(60, ge=0, le=3600)
+    """How long a function caches the profiles document: an edit takes effect within it."""
 
     avaturn_api_url: str = "https://api.avaturn.live"
+    avaturn_sdk_api_host: str = ""
+    """The Avaturn host the browser's web SDK must use as ``apiHost`` (the 201's ``api_host``);
+    empty: ``avaturn_api_url``. Differs only where the functions reach Avaturn by another address
+    than browsers do (a local simulator behind the Docker bridge)."""
     openai_base_url: str = "https://api.openai.com/v1"
     cartesia_api_url: str = "https://api.cartesia.ai"
     upstream_connect_timeout: float = Field(3.0, gt=0, le=10)
     upstream_read_timeout: float = Field(10.0, gt=0, le=20)
 
-    default_engine: EngineName = "openai-realtime"
     allowed_engines: Annotated[tuple[EngineName, ...], NoDecode] = ("openai-realtime",)
-    default_avatar_id: str | None = None
+    """Engines a client may name in a legacy ``{"engine": ...}`` request (profiles are server
+    configuration and may use any engine)."""
     allowed_avatar_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    """Avatars a client may name in a legacy ``{"avatar_id": ...}`` request; empty: any."""
 
-    openai_realtime_model: str = "gpt-realtime"
-    openai_voice: str = "marin"
-    openai_instructions: str = ""
     openai_client_secret_ttl: int = Field(600, ge=10, le=7200)
-
-    cartesia_agent_id: str = ""
     cartesia_version: str = "2025-04-16"
     cartesia_token_ttl: int = Field(600, ge=1, le=3600)
 
-    external_engine_url: str = ""
-    external_sample_rate: int = 24000
-
     session_max_duration: int = Field(900, ge=60, le=86400)
+    """Avaturn ``max_duration`` (seconds) of a profile that sets none."""
     user_absent_timeout: int = Field(60, ge=10, le=86400)
+    """Avaturn ``user_absent_timeout`` (seconds) of a profile that sets none."""
     max_active_sessions_per_owner: int = Field(2, ge=1, le=100)
     max_session_seconds_per_owner_per_day: int = Field(0, ge=0, le=864000)
     """Each owner's session seconds per UTC day (0 = off): a create reserves its max_duration,
@@ -112,49 +107,20 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("default_avatar_id", mode="before")
+    @field_validator("avaturn_sdk_api_host")
     @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        return value or None
-
-    @field_validator("external_engine_url")
-    @classmethod
-    def _wss_only(cls, value: str) -> str:
-        if value and not value.startswith("wss://"):
-            raise ValueError("EXTERNAL_ENGINE_URL must be a wss:// URL")
-        return value
-
-    @field_validator("external_sample_rate")
-    @classmethod
-    def _sample_rate(cls, value: int) -> int:
-        if value not in (16000, 24000):
-            raise ValueError("EXTERNAL_SAMPLE_RATE must be 16000 or 24000")
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Settings:
-        if self.default_engine not in self.allowed_engines:
-            raise SettingsConflictError(
-                "DEFAULT_ENGINE must be one of ALLOWED_ENGINES", "DEFAULT_ENGINE", "ALLOWED_ENGINES"
-            )
-        if "external" in self.allowed_engines and not self.external_engine_url:
-            raise SettingsConflictError(
-                "ALLOWED_ENGINES has 'external' but EXTERNAL_ENGINE_URL is empty",
-                "ALLOWED_ENGINES",
-                "EXTERNAL_ENGINE_URL",
-            )
-        if "cartesia" in self.allowed_engines and not self.cartesia_agent_id:
-            raise SettingsConflictError(
-                "ALLOWED_ENGINES has 'cartesia' but CARTESIA_AGENT_ID is empty", "ALLOWED_ENGINES", "CARTESIA_AGENT_ID"
-            )
-        avatars = self.allowed_avatar_ids
-        if avatars and self.default_avatar_id and self.default_avatar_id not in avatars:
-            raise SettingsConflictError(
-                "DEFAULT_AVATAR_ID must be one of ALLOWED_AVATAR_IDS", "DEFAULT_AVATAR_ID", "ALLOWED_AVATAR_IDS"
-            )
-        return self
+    def _http_url_or_empty(cls, value: str) -> str:
+        if value and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("AVATURN_SDK_API_HOST must be empty or an http(s) URL without query or fragment")
+        return value.rstrip("/")
 
     @property
     def jwt_mode(self) -> bool:
         """True when an API Gateway JWT authorizer identifies callers (else anonymous mode)."""
         return bool(self.jwt_issuer)
+
+    @property
+    def sdk_api_host(self) -> str:
+        """The ``apiHost`` of the browser's web SDK: ``avaturn_sdk_api_host``, else ``avaturn_api_url``
+        (without a trailing slash)."""
+        return self.avaturn_sdk_api_host or self.avaturn_api_url.rstrip("/")

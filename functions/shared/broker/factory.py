@@ -23,12 +23,13 @@ from pydantic_core import ErrorDetails
 
 from broker import aws
 from broker.clients.avaturn import AvaturnClient
-from broker.config import Settings, SettingsConflictError
+from broker.config import Settings
 from broker.control import CreatesSwitch
 from broker.errors import ConfigurationError
 from broker.events import SessionEvents
 from broker.http import make_http_client
 from broker.observability import logger
+from broker.profiles import ProfileCatalog
 from broker.secrets import KeyStore
 from broker.store import SessionStore
 from broker.timing import Clock
@@ -39,6 +40,7 @@ from broker.usecases.ending import SessionEnder
 from broker.usecases.keepalive import LeaseKeeper
 from broker.usecases.kill_switch import KillSwitch
 from broker.usecases.listing import SessionLister
+from broker.usecases.profile_list import ProfileLister
 from broker.usecases.read import SessionReader
 from broker.usecases.sweep import Sweeper
 from broker.usecases.terminate import SessionTerminator
@@ -63,11 +65,7 @@ def load_settings() -> Settings:
 
 
 def _variables(error: ErrorDetails) -> tuple[str, ...]:
-    """The environment variables one validation error is about: its field's, or those a
-    cross-field check (``SettingsConflictError``) names."""
-    conflict = error.get("ctx", {}).get("error")
-    if isinstance(conflict, SettingsConflictError):
-        return conflict.variables
+    """The environment variable one validation error is about."""
     return (str(error["loc"][0]).upper(),) if error["loc"] else ("settings",)
 
 
@@ -75,9 +73,9 @@ def _variables(error: ErrorDetails) -> tuple[str, ...]:
 class Components:
     """The object graph of one container.
 
-    ``dynamodb`` and ``secretsmanager`` are boto3 clients (or anything with their methods),
-    put under the broker's AWS fault policy (``broker.aws``); ``http`` is the one HTTP client
-    every upstream adapter shares; ``clock`` returns epoch seconds.
+    ``dynamodb``, ``secretsmanager``, ``eventbridge`` and ``ssm`` are boto3 clients (or anything
+    with their methods), put under the broker's AWS fault policy (``broker.aws``); ``http`` is the
+    one HTTP client every upstream adapter shares; ``clock`` returns epoch seconds.
     """
 
     settings: Settings
@@ -86,12 +84,15 @@ class Components:
     secretsmanager: Any
     clock: Clock = time.time
     eventbridge: Any = None
+    ssm: Any = None
 
     def __post_init__(self) -> None:
         self.dynamodb = aws.resilient(self.dynamodb)
         self.secretsmanager = aws.resilient(self.secretsmanager)
         if self.eventbridge is not None:
             self.eventbridge = aws.resilient(self.eventbridge)
+        if self.ssm is not None:
+            self.ssm = aws.resilient(self.ssm)
 
     @classmethod
     def from_environment(cls) -> Components:
@@ -103,6 +104,7 @@ class Components:
             aws.client("dynamodb"),
             aws.client("secretsmanager"),
             eventbridge=aws.client("events") if settings.event_bus_name else None,
+            ssm=aws.client("ssm"),
         )
 
     @cached_property
@@ -111,6 +113,12 @@ class Components:
         ``secret_cache_seconds``)."""
         s = self.settings
         return KeyStore(s.broker_secret_id, s.secret_cache_seconds, self.secretsmanager, s.engine_secret_id)
+
+    @cached_property
+    def profiles(self) -> ProfileCatalog:
+        """The profiles document (cached ``profiles_cache_seconds``)."""
+        s = self.settings
+        return ProfileCatalog(s.profiles_parameter_name, s.profiles_cache_seconds, self.ssm or aws.client("ssm"))
 
     @cached_property
     def store(self) -> SessionStore:
@@ -135,6 +143,7 @@ class Components:
             settings=s,
             openai=OpenAIRealtimeClient(self.http, s.openai_base_url, self.keys.getter("openai")),
             cartesia=CartesiaClient(self.http, s.cartesia_api_url, s.cartesia_version, self.keys.getter("cartesia")),
+            engine_headers=self.keys.engine_headers,
         )
 
     @cached_property
@@ -174,6 +183,7 @@ class Components:
             replay_secret=self.keys.getter("avaturn"),
             admission=self.admission,
             ender=self.ender,
+            profiles=self.profiles,
             clock=self.clock,
         )
 
@@ -198,6 +208,11 @@ class Components:
     def reader(self) -> SessionReader:
         """The read use case."""
         return SessionReader(settings=self.settings, store=self.store)
+
+    @cached_property
+    def profile_lister(self) -> ProfileLister:
+        """The public list of profiles."""
+        return ProfileLister(profiles=self.profiles)
 
     @cached_property
     def sweeper(self) -> Sweeper:
@@ -255,6 +270,11 @@ def lease_keeper() -> LeaseKeeper:
 def reader() -> SessionReader:
     """Dependency: the read use case. Raises ``ConfigurationError``."""
     return components().reader
+
+
+def profile_lister() -> ProfileLister:
+    """Dependency: the public list of profiles. Raises ``ConfigurationError``."""
+    return components().profile_lister
 
 
 def sweeper() -> Sweeper:

@@ -38,10 +38,12 @@ def _utf8(text: str) -> bytes:
 
 
 class CreateSessionRequest(BaseModel):
-    """Body of POST /sessions. Everything else about a conversation is server configuration."""
+    """Body of POST /sessions: a ``profile`` (its ID), or the legacy ``engine`` and ``avatar_id``
+    applied to the default profile. Everything else about a conversation is server configuration."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    profile: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     engine: EngineName | None = None
     avatar_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
 
@@ -175,13 +177,16 @@ class Session:
 
 class CreatedSession(BaseModel):
     """The 201 body of POST /sessions: the token is the only secret the browser receives;
-    ``expires_at`` is ISO-8601 UTC."""
+    ``expires_at`` is ISO-8601 UTC; ``profile`` is the profile's ID; ``api_host`` is the Avaturn
+    host the web SDK must use as ``apiHost`` (``new AvaturnHead(el, {sessionToken, apiHost})``)."""
 
     session_id: str
     token: str
     engine: EngineName
     avatar_id: str | None
     expires_at: str
+    profile: str
+    api_host: str
 
 
 class SessionView(BaseModel):

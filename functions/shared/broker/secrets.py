@@ -1,13 +1,15 @@
 """API keys from Secrets Manager, cached per container with Powertools parameters.
 
-Secret format: ``{"avaturn_api_key": "...", "openai_api_key": "...", "cartesia_api_key": "..."}``.
-With an engine secret (``ENGINE_SECRET_ID``) the engine keys live there instead and the broker
-secret needs only ``avaturn_api_key``. A key that is absent or empty is "not configured" (503).
-Values never reach a log line.
+Secret format: ``{"avaturn_api_key": "...", "openai_api_key": "...", "cartesia_api_key": "..."}``,
+plus any fields the profiles name for an external engine's headers (``{"Authorization": "Bearer
+..."}``). With an engine secret (``ENGINE_SECRET_ID``) the engine keys and those header fields
+live there instead and the broker secret needs only ``avaturn_api_key``. A key that is absent or
+empty is "not configured" (503). Values never reach a log line.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any, Literal
 
@@ -21,6 +23,11 @@ from broker.observability import logger
 KeyName = Literal["avaturn", "openai", "cartesia"]
 ENGINE_KEYS: frozenset[KeyName] = frozenset({"openai", "cartesia"})
 """The keys read from the engine secret when one is configured."""
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")
+"""A header field name: an RFC 9110 token (section 5.1)."""
+HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e\t]{0,8190}[\x21-\x7e])?")
+"""A header field value: visible ASCII, with spaces and tabs only inside (RFC 9110, section 5.5)."""
+MAX_HEADERS = 20
 
 
 class KeyStore:
@@ -62,6 +69,27 @@ class KeyStore:
             if self.key(name) == stale:
                 self._secret(*self._source(name), force=True)
         return self.key(name) != stale
+
+    def engine_headers(self, field: str) -> dict[str, str]:
+        """The external engine's WebSocket upgrade headers: the JSON object in field ``field`` of
+        the engine secret (the broker secret when there is none), at most ``MAX_HEADERS`` of
+        ``HEADER_NAME`` to ``HEADER_VALUE``, e.g. ``{"Authorization": "Bearer ..."}``.
+
+        Raises ``ConfigurationError`` (503) when the field is absent or not such an object, and
+        as ``key`` when the secret cannot be read.
+        """
+        secret_id, role = self._source("openai")
+        value = self._secret(secret_id, role).get(field)
+        if not (
+            isinstance(value, dict)
+            and 0 < len(value) <= MAX_HEADERS
+            and all(
+                isinstance(v, str) and HEADER_NAME.fullmatch(k) and HEADER_VALUE.fullmatch(v) for k, v in value.items()
+            )
+        ):
+            logger.warning("external engine headers invalid", extra={"secret": role, "field": field})
+            raise ConfigurationError("the external engine's headers are not configured")
+        return dict(value)
 
     def getter(self, name: KeyName) -> ApiKey:
         """The key ``name`` as a callable for adapters (a rotated secret is picked up after

@@ -1,8 +1,13 @@
 """Avaturn Live: ``POST /api/v1/sessions``, ``DELETE /api/v1/sessions/{id}`` and the web SDK's
 ``GET /_sdk/v0/sessions``. A FastAPI service, so validation errors are FastAPI's own 422s.
+
+The create body is Avaturn's "Create Session" API reference (``background``: ``transparent`` or
+``default``; ``max_duration`` 60-86400 s; ``user_absent_timeout`` at least 10 s) and its
+"External conversation engine" guide (``audio.user.sample_rate`` 16000 or 24000, ``headers`` a
+string-to-string map forwarded on the WebSocket upgrade).
 """
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -50,7 +55,7 @@ class CreateSessionBody(_Strict):
     conversation_engine: ConversationEngine
     max_duration: StrictInt = Field(default=3600, ge=60, le=86400)
     user_absent_timeout: StrictInt = Field(default=60, ge=10, le=86400)
-    background: StrictStr | dict[str, Any] | None = None
+    background: Literal["transparent", "default"] | None = None
 
 
 class ApiKeyGuard:

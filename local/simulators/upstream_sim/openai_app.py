@@ -42,16 +42,40 @@ class VoiceId(_Strict):
     id: StrictStr
 
 
+BuiltInVoice = Literal["alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"]
+"""The Realtime API's built-in voices (API reference, ``session.audio.output.voice``)."""
+TranscriptionModel = Literal[
+    "whisper-1",
+    "gpt-transcribe",
+    "gpt-live-transcribe",
+    "gpt-4o-mini-transcribe",
+    "gpt-4o-mini-transcribe-2025-12-15",
+    "gpt-4o-transcribe",
+    "gpt-4o-transcribe-diarize",
+    "gpt-realtime-whisper",
+]
+"""The models of ``session.audio.input.transcription.model`` (API reference, "AudioTranscription")."""
+
+
 class AudioOutput(_Strict):
     format: dict[str, Any] | None = None
     speed: StrictFloat | StrictInt | None = Field(default=None, ge=0.25, le=1.5)
-    voice: StrictStr | VoiceId | None = None
+    voice: BuiltInVoice | VoiceId | None = None
+
+
+class AudioTranscription(_Strict):
+    model: TranscriptionModel | None = None
+    language: Annotated[StrictStr, Field(pattern=r"^[a-z]{2}$")] | None = None
+    languages: list[Annotated[StrictStr, Field(pattern=r"^[a-z]{2}$")]] | None = None
+    prompt: StrictStr | None = None
+    keywords: list[StrictStr] | None = None
+    delay: Literal["minimal", "low", "medium", "high", "xhigh"] | None = None
 
 
 class AudioInput(_Strict):
     format: dict[str, Any] | None = None
     noise_reduction: dict[str, Any] | None = None
-    transcription: dict[str, Any] | None = None
+    transcription: AudioTranscription | None = None
     turn_detection: dict[str, Any] | None = None
 
 
@@ -98,6 +122,7 @@ _JSON_TYPE_NAMES: dict[str, str] = {
     "model_type": "an object",
     "model_attributes_type": "an object",
     "list_type": "an array",
+    "literal_error": "a string",  # a non-string where one of several strings belongs
 }
 
 
@@ -156,9 +181,11 @@ def validation_error(error: ErrorDetails) -> JSONResponse:
             "but got an empty string instead."
         )
         return openai_error(400, message, param, "string_below_min_length")
-    if kind == "literal_error":
+    if kind == "literal_error" and isinstance(value, str):
         expected = ctx.get("expected", "")
         return openai_error(400, f"Invalid value: '{value}'. Supported values are: {expected}.", param, "invalid_value")
+    if kind == "string_pattern_mismatch":
+        return openai_error(400, f"Invalid value: '{value}' for '{param}'.", param, "invalid_value")
     if param is None:
         return openai_error(400, "Invalid body: expected a JSON object.", None, "invalid_type")
     expected = _JSON_TYPE_NAMES.get(kind, "a valid value")

@@ -44,10 +44,12 @@ class AvaturnClient:
         avatar_id: str | None,
         max_duration: int,
         user_absent_timeout: int,
+        background: str | None = None,
         deadline: Deadline,
     ) -> AvaturnSession:
         """Create a session bound to ``conversation_engine`` (an engine object as Avaturn's docs
-        define it); ``max_duration`` and ``user_absent_timeout`` are seconds.
+        define it); ``max_duration`` and ``user_absent_timeout`` are seconds; ``background`` is
+        ``"transparent"`` or ``"default"`` (None: Avaturn's default).
 
         Returns ``{session_id, token}``. Raises ``UpstreamTimeoutError`` (504) on a timeout,
         ``UpstreamUnavailableError`` (503) on 429/503, ``UpstreamError`` (502) on any other error
@@ -60,6 +62,8 @@ class AvaturnClient:
         }
         if avatar_id:
             body["avatar_id"] = avatar_id
+        if background:
+            body["background"] = background
         response = exchange(
             self._http,
             "avaturn",

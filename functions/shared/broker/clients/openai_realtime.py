@@ -39,15 +39,30 @@ class OpenAIRealtimeClient:
         self._http = http
         self._sdk = openai.OpenAI(api_key=api_key, base_url=base_url, http_client=http, max_retries=0)
 
-    def mint_client_secret(self, *, model: str, voice: str, instructions: str, ttl: int, deadline: Deadline) -> str:
+    def mint_client_secret(
+        self,
+        *,
+        model: str,
+        voice: str,
+        instructions: str | None,
+        transcription_model: str | None,
+        ttl: int,
+        deadline: Deadline,
+    ) -> str:
         """An ephemeral client secret (``ek_...``) for a realtime session of ``model`` that
-        expires ``ttl`` seconds (10 to 7200) after creation.
+        expires ``ttl`` seconds (10 to 7200) after creation. The session speaks with ``voice``
+        (``session.audio.output.voice``), follows ``instructions`` and, with a
+        ``transcription_model``, transcribes the user's audio (``session.audio.input.transcription``,
+        which Avaturn needs to forward user transcripts).
 
         Raises ``ConfigurationError`` when the key is missing, ``UpstreamTimeoutError`` on a
         timeout, ``UpstreamUnavailableError`` on a 429/503 with no time left to wait, and
         ``UpstreamError`` on any other error status or an off-contract answer.
         """
-        session: dict[str, Any] = {"type": "realtime", "model": model, "audio": {"output": {"voice": voice}}}
+        audio: dict[str, Any] = {"output": {"voice": voice}}
+        if transcription_model:
+            audio["input"] = {"transcription": {"model": transcription_model}}
+        session: dict[str, Any] = {"type": "realtime", "model": model, "audio": audio}
         if instructions:
             session["instructions"] = instructions
         refreshed = False

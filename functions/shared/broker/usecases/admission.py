@@ -73,8 +73,19 @@ class Admission:
             budget=s.max_session_seconds_per_owner_per_day,
         )
 
-    def admit(self, owner: str, engine: EngineName, avatar_id: str | None, deadline: Deadline) -> Session:
-        """The pending session, recorded with everything it holds.
+    def admit(
+        self,
+        owner: str,
+        engine: EngineName,
+        avatar_id: str | None,
+        deadline: Deadline,
+        *,
+        profile: str,
+        max_duration: int,
+    ) -> Session:
+        """The pending session of ``profile``, recorded with everything it holds; it lasts its
+        profile's ``max_duration`` seconds, or less when the owner's budget has less left (then
+        ``expires_at - created_at`` is the clamped value, which Avaturn gets too).
 
         Raises ``CreatesPausedError``, ``BudgetExhaustedError``, ``RateLimitedError``,
         ``CapReachedError`` or ``AtCapacityError`` (each with ``limit``, ``used`` and
@@ -86,7 +97,7 @@ class Admission:
         freed: set[Limit] = set()
         for _ in range(ATTEMPTS):
             now = int(self.clock())
-            session = self._pending(owner, engine, avatar_id, now, limits)
+            session = self._pending(owner, engine, avatar_id, now, limits, profile=profile, wanted=max_duration)
             try:
                 self.store.reserve(session, limits, now)
             except ReservationRefusedError as refused:
@@ -101,9 +112,19 @@ class Admission:
             return session
         raise self._refusal(Limit.BUDGET, owner, int(self.clock()))
 
-    def _pending(self, owner: str, engine: EngineName, avatar_id: str | None, now: int, limits: Limits) -> Session:
+    def _pending(
+        self,
+        owner: str,
+        engine: EngineName,
+        avatar_id: str | None,
+        now: int,
+        limits: Limits,
+        *,
+        profile: str,
+        wanted: int,
+    ) -> Session:
         s = self.settings
-        seconds, day = s.session_max_duration, None
+        seconds, day = wanted, None
         if limits.budget:
             day = utc_day(now)
             used = self.store.budget_used(owner, day)
@@ -124,6 +145,7 @@ class Admission:
             budget_day=day,
             reserved_seconds=seconds if day else None,
             counted_total=True,
+            profile=profile,
         )
 
     def _free_due(self, owner: str | None, now: int, deadline: Deadline) -> bool:

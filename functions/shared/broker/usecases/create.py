@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from broker.clients.avaturn import AvaturnClient
-from broker.config import EngineName, Settings
+from broker.config import Settings
 from broker.errors import (
     BrokerError,
     DependencyUnavailableError,
@@ -33,6 +33,7 @@ from broker.errors import (
 )
 from broker.models import Caller, CreatedSession, CreateSessionRequest, EndReason, Session, Status, iso, token_digest
 from broker.observability import count, logger
+from broker.profiles import Profile, ProfilesDocument
 from broker.replay import SealedTokenSerializer
 from broker.store import SessionStore
 from broker.timing import Clock, Deadline
@@ -45,15 +46,16 @@ RECORD_RESERVE = 3.0
 """Seconds kept back from the Avaturn create for recording its answer (or undoing it): once
 Avaturn has created a session, the registry write must never be the step that runs out of time."""
 
-EngineMinter = Callable[[EngineName, Deadline], dict[str, Any]]
-"""Mints an engine's credential and returns Avaturn's ``conversation_engine`` object
-(``broker.engines.EngineMinters``)."""
+EngineMinter = Callable[[Profile, Deadline], dict[str, Any]]
+"""Mints the credential of a profile's engine and returns Avaturn's ``conversation_engine``
+object (``broker.engines.EngineMinters``)."""
 
 
 @dataclass
 class SessionCreator:
     """Creates sessions. ``clock`` returns epoch seconds; ``replay_secret`` returns the server
-    secret that seals tokens in stored idempotent responses."""
+    secret that seals tokens in stored idempotent responses; ``profiles`` returns the validated
+    profiles document (``broker.profiles.ProfileCatalog``)."""
 
     settings: Settings
     store: SessionStore
@@ -63,6 +65,7 @@ class SessionCreator:
     replay_secret: Callable[[], str]
     admission: Admission
     ender: SessionEnder
+    profiles: Callable[[], ProfilesDocument]
     clock: Clock = time.time
 
     def create(
@@ -70,10 +73,12 @@ class SessionCreator:
     ) -> CreatedSession:
         """Mint the engine credential, create the Avaturn session, record it and return its token.
 
-        With ``idempotency_key``, the same key from the same owner within
-        ``idempotency_ttl_seconds`` returns the first answer and creates one upstream session.
+        The session follows the profile the request names, or the default profile with the
+        legacy ``engine`` and ``avatar_id`` applied (``resolve_profile``). With
+        ``idempotency_key``, the same key from the same owner within ``idempotency_ttl_seconds``
+        returns the first answer and creates one upstream session.
 
-        Raises ``InvalidRequestError`` (engine or avatar not allowed), the refusals of
+        Raises ``InvalidRequestError`` (unknown profile, engine or avatar not allowed), the refusals of
         ``Admission.admit`` (kill switch and spend limits), ``IdempotencyMismatchError``,
         ``IdempotencyInProgressError``, ``ReplayUnavailableError``, ``UpstreamError``,
         ``UpstreamTimeoutError``, ``ConfigurationError`` and ``DependencyUnavailableError``.
@@ -84,9 +89,9 @@ class SessionCreator:
     def _create_once(
         self, caller: Caller, request: CreateSessionRequest, deadline: Deadline, idempotency_key: str | None
     ) -> CreatedSession:
-        engine, avatar_id = self._resolve(request)
+        profile_id, profile = resolve_profile(self.profiles(), request, self.settings)
         if idempotency_key is None:
-            return self._create(caller.owner, engine, avatar_id, deadline)
+            return self._create(caller.owner, profile_id, profile, deadline)
 
         config = IdempotencyConfig(
             event_key_jmespath="[owner, key]",
@@ -104,13 +109,17 @@ class SessionCreator:
             output_serializer=SealedTokenSerializer(self.replay_secret, caller.owner, idempotency_key),
         )
         def create_once(payload: dict[str, Any]) -> CreatedSession:
-            created = self._create(caller.owner, engine, avatar_id, deadline)
+            created = self._create(caller.owner, profile_id, profile, deadline)
             produced.append(created)
             return created
 
         produced: list[CreatedSession] = []
 
-        payload = {"owner": caller.owner, "key": idempotency_key, "request": [engine, avatar_id]}
+        payload = {
+            "owner": caller.owner,
+            "key": idempotency_key,
+            "request": [profile_id, profile.engine, profile.avatar_id],
+        }
         try:
             result: CreatedSession = create_once(payload=payload)
         except IdempotencyValidationError:
@@ -126,30 +135,25 @@ class SessionCreator:
             raise DependencyUnavailableError("the session registry is unavailable") from exc
         return result
 
-    def _resolve(self, request: CreateSessionRequest) -> tuple[EngineName, str | None]:
-        engine = request.engine or self.settings.default_engine
-        if engine not in self.settings.allowed_engines:
-            raise InvalidRequestError(
-                f"engine '{engine}' is not enabled on this broker", [{"loc": "engine", "msg": "not in the allow-list"}]
-            )
-        avatar_id = request.avatar_id or self.settings.default_avatar_id
-        allowed = self.settings.allowed_avatar_ids
-        if allowed and avatar_id not in allowed:
-            raise InvalidRequestError(
-                "this avatar is not enabled on this broker", [{"loc": "avatar_id", "msg": "not in the allow-list"}]
-            )
-        return engine, avatar_id
-
-    def _create(self, owner: str, engine: EngineName, avatar_id: str | None, deadline: Deadline) -> CreatedSession:
+    def _create(self, owner: str, profile_id: str, profile: Profile, deadline: Deadline) -> CreatedSession:
         s = self.settings
-        session = self.admission.admit(owner, engine, avatar_id, deadline)
+        engine, avatar_id = profile.engine, profile.avatar_id
+        session = self.admission.admit(
+            owner,
+            engine,
+            avatar_id,
+            deadline,
+            profile=profile_id,
+            max_duration=profile.max_duration or s.session_max_duration,
+        )
         try:
-            conversation_engine = self.mint(engine, deadline.portion(MINT_SHARE))
+            conversation_engine = self.mint(profile, deadline.portion(MINT_SHARE))
             upstream = self.avaturn.create_session(
                 conversation_engine=conversation_engine,
                 avatar_id=avatar_id,
                 max_duration=session.expires_at - session.created_at,  # the budget's clamp holds upstream too
-                user_absent_timeout=s.user_absent_timeout,
+                user_absent_timeout=profile.user_absent_timeout or s.user_absent_timeout,
+                background=profile.background,
                 deadline=deadline.less(RECORD_RESERVE),
             )
         except BaseException:
@@ -166,13 +170,17 @@ class SessionCreator:
             self._compensate(session, upstream.session_id, deadline)
             raise DependencyUnavailableError("the session could not be recorded; try again")
         count("SessionsCreated")
-        logger.info("session created", extra={"session_id": session.session_id, "engine": engine})
+        logger.info(
+            "session created", extra={"session_id": session.session_id, "engine": engine, "profile": profile_id}
+        )
         return CreatedSession(
             session_id=session.session_id,
             token=upstream.token,
             engine=engine,
             avatar_id=avatar_id,
             expires_at=iso(session.expires_at) or "",
+            profile=profile_id,
+            api_host=s.sdk_api_host,
         )
 
     def _record(self, active: Session) -> bool:
@@ -202,3 +210,44 @@ class SessionCreator:
                 extra={"session_id": pending.session_id, "avaturn_session_id": avaturn_session_id},
             )
         self._release(pending)
+
+
+def resolve_profile(
+    document: ProfilesDocument, request: CreateSessionRequest, settings: Settings
+) -> tuple[str, Profile]:
+    """The profile a create request asks for, and its ID: the one ``request.profile`` names, or
+    the default profile with the legacy ``engine`` and ``avatar_id`` applied. What a client names
+    itself must be in the allow-lists (``ALLOWED_ENGINES``, ``ALLOWED_AVATAR_IDS``); a profile's
+    own choices are server configuration.
+
+    Raises ``InvalidRequestError`` (422) for an unknown profile, a profile named together with
+    ``engine`` or ``avatar_id``, an engine or avatar not allowed, or an engine the default
+    profile does not configure.
+    """
+    if request.profile is not None:
+        if request.engine is not None or request.avatar_id is not None:
+            raise InvalidRequestError(
+                "name a profile, or an engine and avatar, not both",
+                [{"loc": "profile", "msg": "not allowed together with engine or avatar_id"}],
+            )
+        profile = document.profiles.get(request.profile)
+        if profile is None:
+            raise InvalidRequestError(
+                f"there is no profile '{request.profile}'", [{"loc": "profile", "msg": "unknown profile"}]
+            )
+        return request.profile, profile
+    default = document.default
+    if request.engine is not None and (
+        request.engine not in settings.allowed_engines or not default.configures(request.engine)
+    ):
+        raise InvalidRequestError(
+            f"engine '{request.engine}' is not enabled on this broker",
+            [{"loc": "engine", "msg": "not in the allow-list"}],
+        )
+    allowed = settings.allowed_avatar_ids
+    if request.avatar_id is not None and allowed and request.avatar_id not in allowed:
+        raise InvalidRequestError(
+            "this avatar is not enabled on this broker", [{"loc": "avatar_id", "msg": "not in the allow-list"}]
+        )
+    profile = default.with_choice(request.engine or default.engine, request.avatar_id or default.avatar_id)
+    return document.default_profile, profile
