@@ -79,15 +79,18 @@ def rie_container(
     cpus: float | None = None,
     memory_mb: int | None = None,
     layer: Path | None = None,
+    handler: str = "app.lambda_handler",
 ) -> Iterator[tuple[str, int]]:
     """A fresh container of the Lambda image running the function under the emulator, as
     `sam local` runs it (its memory size as the limit); yields its name and the 127.0.0.1 port of
-    its invoke API. ``cpus`` limits its CPU as Lambda does for a memory size."""
+    its invoke API. ``cpus`` limits its CPU as Lambda does for a memory size; ``code``, ``layer``
+    and ``handler`` replace the built function's."""
     name = f"avl-bench-{os.getpid()}-{function.lower()}-{next(_numbers)}"
     memory = memory_mb or int(bench.function_env(function)["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
     engine.docker(
         "run", "-d", "--name", name, "-m", f"{memory}m", *(["--cpus", str(cpus)] if cpus else []),
-        "-p", "127.0.0.1::8080", "--env-file", str(env), "-e", "_HANDLER=app.lambda_handler",
+        "-p", "127.0.0.1::8080", "--env-file", str(env),
+        "-e", f"_HANDLER={handler}", "-e", f"AWS_LAMBDA_FUNCTION_HANDLER={handler}",
         "-v", f"{code or BUILD / function}:/var/task:ro", "-v", f"{layer or BUILD / 'BrokerLayer'}:/opt:ro",
         "--entrypoint", RIE, BASE_IMAGE, "--log-level", "info", "/var/runtime/bootstrap",
     )  # fmt: skip
@@ -97,6 +100,15 @@ def rie_container(
         engine.docker("rm", "-f", name, check=False)
 
 
+def prewarm(*directories: Path) -> None:
+    """Read every file below ``directories`` once, so that no variant's first cold start pays
+    for reading its files from disk while another's were just written (page cache)."""
+    for directory in directories:
+        for path in directory.rglob("*"):
+            if path.is_file():
+                path.read_bytes()
+
+
 def cold_runs(
     bench: Bench,
     function: str,
@@ -104,11 +116,12 @@ def cold_runs(
     env: Path,
     code: Path | None = None,
     layer: Path | None = None,
+    handler: str = "app.lambda_handler",
 ) -> list[dict[str, Any]]:
     """One fresh container per event: first request (init + first invocation), then a second."""
     runs = []
     for event in events:
-        with rie_container(bench, function, env, code, layer=layer) as (name, port):
+        with rie_container(bench, function, env, code, layer=layer, handler=handler) as (name, port):
             first_s, first = invoke(port, event, retry_for=15)
             second_s, _ = invoke(port, event)
             logs = engine.docker("logs", name, stderr=True)
@@ -140,8 +153,9 @@ def cold_starts(bench: Bench, runs: int, layer: Path | None = None, baseline: bo
     handler (the runtime's own share)."""
     work = Path(tempfile.mkdtemp(prefix="cold-", dir=WORK))
     envs = {function: env_file(bench, function, work) for function in FUNCTIONS.values()}
+    prewarm(layer or BUILD / "BrokerLayer", *(BUILD / function for function in FUNCTIONS.values()))
     results: dict[str, Any] = {}
-    what = " (byte-compiled layer)" if layer else ""
+    what = " (layer without .pyc)" if layer else ""
 
     if baseline:
         log(f"cold start: do-nothing handler x{runs}")
@@ -171,18 +185,13 @@ def cold_starts(bench: Bench, runs: int, layer: Path | None = None, baseline: bo
     return results
 
 
-def compiled_layer(bench: Bench) -> Path:
-    """A copy of the built layer with every module byte-compiled by the image's python3.13
-    (``--invalidation-mode unchecked-hash``: valid whatever mtimes the zip gives the sources).
-    Lambda mounts layers read-only, so without .pyc files every cold start compiles them."""
-    target = OUT / "layer-pyc"
+def layer_without_pyc() -> Path:
+    """A copy of the built layer without its .pyc files: what every cold start costs when the
+    build does not byte-compile (Lambda mounts layers read-only, so each one compiles every module
+    it imports, and cannot keep the result)."""
+    target = OUT / "layer-no-pyc"
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(BUILD / "BrokerLayer", target)
-    engine.docker(
-        "run", "--rm", "--network", "none", "-v", f"{target}:/opt", "--entrypoint", "/var/lang/bin/python3.13",
-        BASE_IMAGE, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", "/opt/python",
-        timeout=300,
-    )  # fmt: skip
+    shutil.copytree(BUILD / "BrokerLayer", target, ignore=shutil.ignore_patterns("__pycache__"))
     return target
 
 

@@ -8,7 +8,11 @@ layer, read-only as in Lambda). Standard library only. Prints one JSON object.
   pulls in (same order), REPS times: what the function's init costs before its own code runs;
 - ``by_package_ms``: ``-X importtime`` self time of ``import app`` summed per top-level package;
 - ``openai_at_init`` / ``openai_after_invoke``: whether ``openai`` is in ``sys.modules`` after the
-  import, and after one real invocation of the handler with EVENT_JSON (network: the simulators).
+  import, and after one real invocation of the handler with EVENT_JSON (network: the simulators);
+- ``bytecode``: from ``python -v`` over the import and that invocation, how many modules of the
+  function (/var/task), the layer (/opt) and the rest came from .pyc files, and which modules
+  were compiled from source instead (none of the build's may be: Lambda's /opt and /var/task are
+  read-only, so such a module is compiled again by every cold start).
 """
 
 from __future__ import annotations
@@ -67,11 +71,32 @@ print(json.dumps({"openai": "openai" in sys.modules, "status": status, "result_k
 """
 
 _IMPORTTIME = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
+# `python -v`: "# code object from '<...>.pyc'" for a cached module, "# code object from <...>.py"
+# for one compiled from its source
+_CODE_FROM = re.compile(r"^# code object from '?(.+?)'?$")
+PLACES = {"/var/task/": "function", "/opt/": "layer"}
 
 
-def child(code: str, *args: str, importtime: bool = False) -> subprocess.CompletedProcess[str]:
-    argv = [PY, *(["-X", "importtime"] if importtime else []), "-c", code, *args]
-    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=120)
+def child(code: str, *args: str, importtime: bool = False, verbose: bool = False) -> subprocess.CompletedProcess[str]:
+    flags = (["-X", "importtime"] if importtime else []) + (["-v"] if verbose else [])
+    return subprocess.run([PY, *flags, "-c", code, *args], capture_output=True, text=True, check=True, timeout=120)
+
+
+def bytecode(verbose_stderr: str) -> dict[str, object]:
+    """Modules loaded from .pyc per place (function, layer, other), and those compiled from source."""
+    from_pyc: dict[str, int] = {}
+    from_source: dict[str, list[str]] = {}
+    for line in verbose_stderr.splitlines():
+        match = _CODE_FROM.match(line)
+        if not match:
+            continue
+        path = match.group(1)
+        place = next((name for root, name in PLACES.items() if path.startswith(root)), "other")
+        if path.endswith(".pyc"):
+            from_pyc[place] = from_pyc.get(place, 0) + 1
+        else:
+            from_source.setdefault(place, []).append(path)
+    return {"from_pyc": from_pyc, "from_source": from_source}
 
 
 def last_json(out: str) -> dict[str, object]:
@@ -107,9 +132,11 @@ def main() -> None:
         "by_package_ms": dict(sorted(by_package.items(), key=lambda kv: -kv[1])),
     }
     if event:
-        invoked = last_json(child(INVOKE, event).stdout)
+        run = child(INVOKE, event, verbose=True)
+        invoked = last_json(run.stdout)
         out["openai_after_invoke"] = invoked["openai"]
         out["invoke_status"] = invoked["status"]
+        out["bytecode"] = bytecode(run.stderr)
     print(json.dumps(out))
 
 

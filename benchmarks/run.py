@@ -1,11 +1,12 @@
 """The benchmark suite, end to end: `make bench` (or ``.venv/bin/python -m benchmarks.run``).
 
 Brings up a private local stack (name ``bench``; API on 127.0.0.1:3300, start-lambda on :3301,
-simulators and moto on 4310-4319), measures, prints a markdown report on stdout, writes
-``artifacts/bench/results.json`` and ``results.md``, and stops everything it started (the Docker
-engine too, when it was not running before and nothing else uses it). About 5 minutes.
+simulators and moto on 4310-4319; ``--api-port`` and ``--port-base`` move them), measures, prints
+a markdown report on stdout, writes ``artifacts/bench/results.json`` and ``results.md``, and stops
+everything it started (the Docker engine too, when it was not running before and nothing else
+uses it). About 8 minutes.
 
-What is measured, and how, is in README.md ("Benchmarks") and in each module's docstring.
+What is measured, and how, is in docs/benchmarks.md and in each module's docstring.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cleanup, cold, report, sizes, warm
+from benchmarks import cleanup, cold, report, sizes, versus, warm
 from benchmarks.common import OUT, PATCHED_MOTO, STACK, WORK, Bench, log
 from local.paths import MOTO
 from local.processes import StackError
@@ -67,6 +68,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--cleanup-runs", type=int, default=3)
     parser.add_argument("--cleanup-latency", type=float, default=0.1, help="seconds added to each Avaturn DELETE")
     parser.add_argument("--stock-moto", action="store_true", help="run stock moto_server (slow transactions)")
+    parser.add_argument("--api-port", type=int, default=3300, help="the stack's API port (start-lambda: +1)")
+    parser.add_argument("--port-base", type=int, default=4310, help="first of the simulators' and moto's ports (10)")
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -82,8 +85,8 @@ def main(argv: list[str]) -> int:
     }
     stack = Stack(
         name=STACK,
-        api_port=3300,
-        port_base=4310,
+        api_port=args.api_port,
+        port_base=args.port_base,
         # the warm runs hold up to 50 sessions at once (blocks of 50), all from 127.0.0.1
         overrides={"MAX_ACTIVE_SESSIONS_PER_OWNER": "100"},
         lambda_endpoint=True,
@@ -131,11 +134,13 @@ def measure(bench: Bench, args: argparse.Namespace, results: dict[str, Any]) -> 
     results["cleanup_cpu_share"] = cleanup.cpu_share_runs(
         bench, args.cleanup_sessions, args.cleanup_latency, CLEANUP_MEMORY_SIZES
     )
+    results["versus"] = versus.versus(bench, args.cold_runs, args.per_route)
+    results["artifacts"]["seed-style layer"] = sizes.measure(versus.SEED_LAYER)
     results["cold"] = cold.cold_starts(bench, args.cold_runs)
-    log("what if the layer shipped byte-compiled modules")
-    compiled = cold.compiled_layer(bench)
-    results["artifacts"]["layer, byte-compiled"] = sizes.measure(compiled)
-    results["cold_compiled_layer"] = cold.cold_starts(bench, args.cold_runs, layer=compiled, baseline=False)
+    log("what the byte-compiled layer saves: the same cold starts with the layer's .pyc files removed")
+    source_only = cold.layer_without_pyc()
+    results["artifacts"]["layer without .pyc"] = sizes.measure(source_only)
+    results["cold_layer_without_pyc"] = cold.cold_starts(bench, args.cold_runs, layer=source_only, baseline=False)
     results["imports"] = cold.import_probe(bench, args.import_reps)
 
 
