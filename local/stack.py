@@ -2,6 +2,7 @@
 
     python local/stack.py up     [--api-port 3000] [--port-base 4010] [--name dev] [--no-build]
                                  [--web-port 5173 | --no-web] [--cors-origin ORIGIN ...]
+                                 [--profiles profiles.example.json]
     python local/stack.py down   [--name dev]
     python local/stack.py status [--name dev]
 
@@ -346,6 +347,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--cors-origin", action="append", default=[], help="another browser origin to allow")
     parser.add_argument("--web-port", type=int, default=5173, help="port of the demo page (127.0.0.1)")
     parser.add_argument("--no-web", action="store_true", help="do not build and serve the demo page")
+    parser.add_argument("--profiles", type=Path, default=PROFILES_EXAMPLE, help="the profiles document to seed")
     args = parser.parse_args(argv)
     stack = Stack(
         name=args.name,
@@ -353,6 +355,7 @@ def main(argv: list[str]) -> int:
         port_base=args.port_base,
         cors_origins=tuple(args.cors_origin),
         web_port=None if args.no_web else args.web_port,
+        profiles=args.profiles,
     )
     try:
         if args.command == "up":

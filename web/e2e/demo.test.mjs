@@ -309,6 +309,72 @@ test("an Avaturn host that is not allow-listed is refused before a session exist
   await shot(page, "09-untrusted-api-host-desktop");
 });
 
+// --- Profiles: the broker's recipes, picked by ID; the Avaturn host the broker names ----------------
+
+test("the profile picker offers the broker's profiles, and Start opens the one chosen", async () => {
+  const listed = await (await fetch(`${BROKER_URL}/profiles`)).json();
+  assert.ok(listed.length >= 3, "the example profiles");
+  const page = await openDemo();
+  const picker = page.getByLabel("Profile");
+  // The picker lists the broker's profiles by title, its default first (and preselected)
+  const options = await picker.locator("option").evaluateAll((os) => os.map((o) => ({ value: o.value, text: o.textContent })));
+  assert.deepEqual(options, listed.map((p) => ({ value: p.id, text: p.title ?? p.id })));
+  assert.equal(await picker.inputValue(), listed[0].id);
+  // When a person picks the Cartesia profile and starts
+  const chosen = listed.find((p) => p.engine === "cartesia");
+  await picker.selectOption(chosen.id);
+  const response = await startSession(page);
+  // Then the broker is asked for that profile, by its ID alone, and opens it
+  assert.deepEqual(JSON.parse(response.request().postData()), { profile: chosen.id });
+  assert.equal(response.status(), 201);
+  const session = await response.json();
+  assert.equal(session.profile, chosen.id);
+  assert.equal(session.engine, "cartesia");
+  const [create] = (await control("GET", "/requests?endpoint=avaturn.create")).requests.filter((r) => r.status === 200).slice(-1);
+  assert.equal(create.body.conversation_engine.type, "cartesia");
+  // And the web SDK fetched it from the Avaturn host the 201 names
+  const fetched = await eventually("the web SDK's session fetch", async () => {
+    const { sdk_fetches: fetches } = await control("GET", "/sdk-fetches");
+    return fetches.find((f) => f.token === session.token);
+  });
+  assert.equal(fetched.status, 200);
+  const config = await (await fetch(`${DEMO_URL}/config.json`)).json();
+  assert.equal(session.api_host, config.avaturnApiHost, "the broker names the host the browser reaches");
+  await state(page).and(page.locator("[data-state=connecting]")).waitFor();
+  assert.equal(await page.locator("#session-profile").textContent(), chosen.title ?? chosen.id);
+  assert.equal(await picker.isDisabled(), true, "the profile cannot change under an open session");
+  await shot(page, "11-profile-picked-desktop");
+  await assertAccessible(page, "with a profile picked");
+  await endButton(page).click();
+  await state(page).and(page.locator("[data-state=ended]")).waitFor();
+  assert.equal(await picker.isEnabled(), true);
+});
+
+test("a 201 naming an Avaturn host outside the allow-list: the session is ended and its token goes nowhere", async () => {
+  const attacker = "https://avaturn-api.attacker.example";
+  const page = await openDemo();
+  // Given a broker whose 201 names a foreign host (a compromised or misconfigured deployment)
+  await page.route(`${BROKER_URL}/sessions`, async (route) => {
+    if (route.request().method() !== "POST") return route.continue();
+    const response = await route.fetch();
+    const body = { ...(await response.json()), api_host: attacker };
+    return route.fulfill({ response, json: body });
+  });
+  const ends = endRequests(page);
+  const session = await (await startSession(page)).json();
+  // Then the page refuses the host, ends the session as a client error, and the SDK never starts
+  await page.getByRole("alert").getByText("is not a trusted Avaturn API host").waitFor();
+  await state(page).and(page.locator("[data-state=failed]")).waitFor();
+  await eventually("the end route", async () => ends.length === 1);
+  assert.deepEqual(JSON.parse(ends[0].body), { token: session.token, reason: "client_error", error: "untrusted_api_host" });
+  const view = await brokerView(session);
+  assert.deepEqual([view.status, view.end_reason, view.client_error], ["terminated", "client_error", "untrusted_api_host"]);
+  const { sdk_fetches: fetches } = await control("GET", "/sdk-fetches");
+  assert.equal(fetches.filter((f) => f.token === session.token).length, 0);
+  assert.ok(!blocked.has(new URL(attacker).host), "nothing was sent to the foreign host");
+  assert.equal(await endButton(page).isDisabled(), true, "nothing left to end");
+});
+
 test("the page never shows or logs the session token", async () => {
   const page = await openDemo();
   const response = await startSession(page);

@@ -1,5 +1,5 @@
-// The broker's HTTP API (POST /sessions, DELETE /sessions/{id}, the end route for the page's
-// beacon and error reports, the keepalive that renews a session's lease) and plain-words messages
+// The broker's HTTP API (GET /profiles, POST /sessions, DELETE /sessions/{id}, the end route for the
+// page's beacon and error reports, the keepalive that renews a session's lease) and plain-words messages
 // for everything that can go wrong. No DOM here, so node --test can check it.
 
 /** An error meant to be shown to a person as is. */
@@ -18,15 +18,39 @@ export class FriendlyError extends Error {
 }
 
 const REQUEST_TIMEOUT_MS = 35_000; // API Gateway gives up at 30 s
+const LIST_TIMEOUT_MS = 10_000; // the page waits for the profiles before it offers Start
 
 /**
- * @typedef {{session_id: string, token: string, engine: string, avatar_id: string | null, expires_at: string}} BrokerSession
+ * @typedef {{session_id: string, token: string, engine: string, avatar_id: string | null, expires_at: string,
+ *   profile?: string, api_host?: string}} BrokerSession
+ * @typedef {{id: string, title?: string, engine: string}} Profile
  */
 
 /**
- * POST /sessions.
+ * GET /profiles: the profiles the broker offers, its default first (public fields only).
  * @param {string} brokerUrl
- * @param {{fetch?: typeof fetch, idempotencyKey?: string}} [options]
+ * @param {{fetch?: typeof fetch}} [options]
+ * @returns {Promise<Profile[]>}
+ * @throws {FriendlyError} when the broker cannot be reached or does not answer with a list
+ */
+export async function listProfiles(brokerUrl, options = {}) {
+  const doFetch = options.fetch ?? fetch;
+  const response = await call(brokerUrl, () =>
+    doFetch(`${trimSlash(brokerUrl)}/profiles`, { signal: AbortSignal.timeout(LIST_TIMEOUT_MS) }),
+  );
+  if (response.status !== 200) throw await problemError(response, "list");
+  const body = await response.json().catch(() => undefined);
+  const valid = (p) => typeof p?.id === "string" && typeof p?.engine === "string" && (p.title === undefined || typeof p.title === "string");
+  if (!Array.isArray(body) || !body.every(valid)) {
+    throw new FriendlyError("The broker answered, but not with a list of profiles.", { kind: "bad-response", status: 200 });
+  }
+  return body.map(({ id, title, engine }) => ({ id, title, engine }));
+}
+
+/**
+ * POST /sessions: a session of the profile named (else of the broker's default profile).
+ * @param {string} brokerUrl
+ * @param {{fetch?: typeof fetch, idempotencyKey?: string, profile?: string}} [options]
  * @returns {Promise<BrokerSession>}
  */
 export async function createSession(brokerUrl, options = {}) {
@@ -37,7 +61,7 @@ export async function createSession(brokerUrl, options = {}) {
     doFetch(`${trimSlash(brokerUrl)}/sessions`, {
       method: "POST",
       headers,
-      body: "{}",
+      body: JSON.stringify(options.profile ? { profile: options.profile } : {}),
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     }),
   );
@@ -182,7 +206,7 @@ async function call(brokerUrl, request) {
 /**
  * Turn a broker error response (RFC 9457 problem+json) into plain words.
  * @param {Response} response
- * @param {"start" | "end" | "renew"} action
+ * @param {"start" | "end" | "renew" | "list"} action
  */
 export async function problemError(response, action) {
   const status = response.status;
@@ -203,7 +227,7 @@ export async function problemError(response, action) {
 /**
  * @param {number} status
  * @param {{type?: string, detail?: string}} problem
- * @param {"start" | "end" | "renew"} action
+ * @param {"start" | "end" | "renew" | "list"} action
  * @param {number | undefined} retryAfter seconds, when the broker said (and CORS let us read it)
  */
 export function describeProblem(status, problem, action, retryAfter) {

@@ -5,6 +5,7 @@ import {
   createSession,
   describeSdkError,
   endSession,
+  listProfiles,
   renewDelayMs,
   renewLease,
   reportEnd,
@@ -47,9 +48,11 @@ const ui = {
   start: /** @type {HTMLButtonElement} */ ($("start")),
   end: /** @type {HTMLButtonElement} */ ($("end")),
   mic: /** @type {HTMLInputElement} */ ($("mic")),
+  profile: /** @type {HTMLSelectElement} */ ($("profile")),
   avatar: $("avatar"),
   details: $("details"),
   sessionId: $("session-id"),
+  sessionProfile: $("session-profile"),
   engine: $("session-engine"),
   expires: /** @type {HTMLTimeElement} */ ($("session-expires")),
   brokerUrl: /** @type {HTMLInputElement} */ ($("broker-url")),
@@ -69,6 +72,7 @@ function setState(state) {
   const busy = state === "starting" || state === "ending";
   ui.start.disabled = busy || current !== null;
   ui.end.disabled = busy || current === null;
+  ui.profile.disabled = busy || current !== null;
   ui.start.setAttribute("aria-busy", String(state === "starting"));
   ui.end.setAttribute("aria-busy", String(state === "ending"));
   document.body.dataset.state = state;
@@ -88,6 +92,7 @@ function showDetails(session) {
   ui.details.hidden = !session;
   if (!session) return;
   ui.sessionId.textContent = session.session_id;
+  ui.sessionProfile.textContent = profileLabel(session.profile);
   ui.engine.textContent = session.engine;
   ui.expires.dateTime = session.expires_at;
   const expires = new Date(session.expires_at);
@@ -116,9 +121,8 @@ async function start() {
     setState("failed");
     return;
   }
-  let apiHost;
   try {
-    apiHost = trustedApiHost(requestedApiHost, configuredApiHost); // before a token exists
+    trustedApiHost(requestedApiHost, configuredApiHost); // before a token exists
   } catch (error) {
     fail(error);
     return;
@@ -128,7 +132,8 @@ async function start() {
   setState("starting");
   let session;
   try {
-    session = await createSession(brokerUrl, { idempotencyKey: crypto.randomUUID() });
+    const profile = ui.profile.value || undefined;
+    session = await createSession(brokerUrl, { idempotencyKey: crypto.randomUUID(), profile });
   } catch (error) {
     fail(error);
     return;
@@ -137,6 +142,15 @@ async function start() {
   remember(sessionStorage, brokerUrl, session); // a reload ends it before offering Start again
   keepLease(session, brokerUrl);
   showDetails(session);
+  // The web SDK goes to the Avaturn host the broker used for this session (its api_host), which
+  // must be allow-listed too: else the session is ended before the token goes anywhere.
+  let apiHost;
+  try {
+    apiHost = trustedApiHost(session.api_host ?? requestedApiHost, configuredApiHost);
+  } catch (error) {
+    await refuseHost(session, error);
+    return;
+  }
   setState("connecting");
   try {
     await connect(session, apiHost);
@@ -251,6 +265,21 @@ async function reportSdkError(session, error, text) {
   setState("failed");
 }
 
+/** The broker named an Avaturn host the page does not trust: end the session (client_error), say why. */
+async function refuseHost(session, error) {
+  if (current?.session !== session) return;
+  const { brokerUrl } = current;
+  drop();
+  setState("ending");
+  try {
+    await reportEnd(brokerUrl, session, { reason: "client_error", error: "untrusted_api_host" });
+  } catch {
+    // the lease, or the session's own end, finishes it
+  }
+  showDetails(null);
+  fail(error);
+}
+
 async function end() {
   if (!current) return;
   const { session, head, brokerUrl } = current;
@@ -302,6 +331,28 @@ async function loadSettings() {
   ui.apiHost.value = query.get("apiHost") || config.avaturnApiHost || DEFAULTS.avaturnApiHost;
 }
 
+/** What the picker and the details call a profile: its title, else its ID. */
+function profileLabel(id) {
+  const option = [...ui.profile.options].find((o) => o.value === id);
+  return option?.value ? option.textContent : (id ?? "");
+}
+
+/** Offer the broker's profiles (its default first); without a list, Start asks for its default. */
+async function loadProfiles() {
+  const { brokerUrl } = settings();
+  let profiles = [];
+  try {
+    if (validUrl(brokerUrl)) profiles = await listProfiles(brokerUrl);
+  } catch {
+    // an older broker, or none reachable yet: "The broker's default" stays the only choice
+  }
+  if (!profiles.length) {
+    ui.profile.replaceChildren(new Option("The broker's default", ""));
+    return;
+  }
+  ui.profile.replaceChildren(...profiles.map((p) => new Option(p.title ?? p.id, p.id)));
+}
+
 /**
  * A session an earlier load of this tab left open (a reload, a crash) is ended before Start is
  * offered: the broker would count it against this tab's cap until its lease lapsed.
@@ -338,8 +389,10 @@ addEventListener("pagehide", () => {
 
 ui.start.addEventListener("click", start);
 ui.end.addEventListener("click", end);
+ui.brokerUrl.addEventListener("change", loadProfiles);
 document.getElementById("settings")?.addEventListener("submit", (event) => event.preventDefault());
 setState("idle");
 await loadSettings();
+await loadProfiles();
 await endLeftover();
 document.body.dataset.ready = "true";

@@ -1,7 +1,15 @@
 // The broker client's plain-words messages and its HTTP use, with a fake fetch (no network).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { FriendlyError, createSession, describeProblem, describeSdkError, endSession, parseRetryAfter } from "../src/broker.js";
+import {
+  FriendlyError,
+  createSession,
+  describeProblem,
+  describeSdkError,
+  endSession,
+  listProfiles,
+  parseRetryAfter,
+} from "../src/broker.js";
 
 const BROKER = "http://127.0.0.1:3000/";
 const CAP = "tag:avaturn-session-broker,2026:problem:session-cap-reached";
@@ -24,6 +32,36 @@ test("createSession posts an empty JSON object with an Idempotency-Key and retur
   assert.equal(calls[0].init.method, "POST");
   assert.equal(calls[0].init.body, "{}");
   assert.equal(calls[0].init.headers["Idempotency-Key"], "k1");
+});
+
+test("createSession names the chosen profile, and the 201 says which one and the Avaturn host", async () => {
+  const session = {
+    session_id: "s1",
+    token: "t1",
+    engine: "cartesia",
+    avatar_id: null,
+    expires_at: "2026-01-01T00:00:00Z",
+    profile: "sales",
+    api_host: "https://api.avaturn.live",
+  };
+  const { fetch, calls } = fakeFetch(201, session);
+  assert.deepEqual(await createSession(BROKER, { fetch, profile: "sales" }), session);
+  assert.equal(calls[0].init.body, '{"profile":"sales"}');
+});
+
+test("listProfiles returns the public fields, and refuses anything that is not a list of profiles", async () => {
+  const listed = [{ id: "concierge", title: "Concierge", engine: "openai-realtime" }, { id: "support", engine: "external" }];
+  const ok = fakeFetch(200, listed);
+  assert.deepEqual(await listProfiles(BROKER, { fetch: ok.fetch }), [listed[0], { id: "support", title: undefined, engine: "external" }]);
+  assert.equal(ok.calls[0].url, "http://127.0.0.1:3000/profiles");
+  assert.equal(ok.calls[0].init.method, undefined, "a plain GET (a CORS simple request)");
+  for (const body of [{ profiles: listed }, [{ id: 1, engine: "cartesia" }], [{ id: "x" }], [{ id: "x", engine: "cartesia", title: 7 }]]) {
+    const error = await listProfiles(BROKER, { fetch: fakeFetch(200, body).fetch }).catch((e) => e);
+    assert.ok(error instanceof FriendlyError, JSON.stringify(body));
+    assert.equal(error.kind, "bad-response");
+  }
+  const broken = await listProfiles(BROKER, { fetch: fakeFetch(503, { status: 503 }, problemJson).fetch }).catch((e) => e);
+  assert.equal(broken.kind, "unavailable");
 });
 
 test("the cap refusal names the cap and, when readable, when to retry", async () => {

@@ -78,7 +78,7 @@ class KeyStore:
         Raises ``ConfigurationError`` (503) when the field is absent or not such an object, and
         as ``key`` when the secret cannot be read.
         """
-        secret_id, role = self._source("openai")
+        secret_id, role = self._engine_source()
         value = self._secret(secret_id, role).get(field)
         if not (
             isinstance(value, dict)
@@ -97,7 +97,10 @@ class KeyStore:
         return ApiKey(self, name)
 
     def _source(self, name: KeyName) -> tuple[str, str]:
-        if name in ENGINE_KEYS and self._engine_secret_id != self._secret_id:
+        return self._engine_source() if name in ENGINE_KEYS else (self._secret_id, "broker")
+
+    def _engine_source(self) -> tuple[str, str]:
+        if self._engine_secret_id != self._secret_id:
             return self._engine_secret_id, "engine"
         return self._secret_id, "broker"
 
