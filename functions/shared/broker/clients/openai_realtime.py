@@ -2,6 +2,10 @@
 ``POST /v1/realtime/client_secrets`` (OpenAI API reference, "Realtime: client secrets").
 
 Only the create function imports this module: the openai SDK is the largest import of the layer.
+The call goes through the SDK client's generic ``post`` (its documented way to a raw endpoint:
+same auth, errors and timeouts), not ``client.realtime.client_secrets``: that resource imports
+every Realtime type on first use, ~200 pydantic models and a sixth of a cold start, for one
+field of the answer.
 """
 
 from __future__ import annotations
@@ -71,10 +75,11 @@ class OpenAIRealtimeClient:
             while True:
                 key = self._api_key()  # fails fast (503) on a missing key, before any network call
                 try:
-                    secret = self._sdk.realtime.client_secrets.create(
-                        expires_after={"anchor": "created_at", "seconds": ttl},
-                        session=session,  # type: ignore[arg-type]
-                        timeout=timeout_within(self._http, deadline),
+                    secret = self._sdk.post(
+                        "/realtime/client_secrets",
+                        cast_to=object,  # the JSON answer as it came
+                        body={"expires_after": {"anchor": "created_at", "seconds": ttl}, "session": session},
+                        options={"timeout": timeout_within(self._http, deadline)},
                     )
                 except openai.APIStatusError as exc:
                     status = exc.status_code
@@ -102,7 +107,7 @@ class OpenAIRealtimeClient:
                     logger.warning("upstream failed", extra={"upstream": "openai", "error": type(exc).__name__})
                     raise UpstreamError("openai", "openai sent an unexpected response") from None
                 break
-        value = getattr(secret, "value", None)
+        value = secret.get("value") if isinstance(secret, dict) else None
         if not isinstance(value, str) or not value:
             logger.warning("upstream answered off contract", extra={"upstream": "openai"})
             raise UpstreamError("openai", "openai sent an unexpected response")
