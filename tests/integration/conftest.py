@@ -5,14 +5,15 @@ session token appears in a log or a stored item. Helpers live in ``tests/support
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 
 import pytest
 
-from local.paths import TABLE
+from local.paths import PROFILES, SECRET, TABLE
 from local.stack import Stack, running
-from tests.support.leaks import LeakCheck
+from tests.support.leaks import LeakCheck, recipe_secrets
 from tests.support.stack import Local, clean_slate
 
 CANARY_KEYS = {
@@ -39,10 +40,17 @@ def leak_check(stack: Stack) -> Iterator[LeakCheck]:
     """Collects every registry item and issued credential of the run; at the end, after a few
     more flows of its own (so that it holds for a run of one test too), no planted key, engine
     secret or session token may appear, raw or base64-encoded, in any log of the run or in any
-    item the registry stored."""
-    leaks = LeakCheck(planted=list(CANARY_KEYS.values()))
+    item the registry stored, nor a profile's instructions, agent id, engine URL or header value
+    there or in any response of the broker."""
+    document = json.loads(stack.aws_client("ssm").get_parameter(Name=PROFILES)["Parameter"]["Value"])
+    secret = json.loads(stack.aws_client("secretsmanager").get_secret_value(SecretId=SECRET)["SecretString"])
+    leaks = LeakCheck(planted=list(CANARY_KEYS.values()), recipes=recipe_secrets(document, secret))
     yield leaks
     with clean_slate(stack, leaks) as local:
+        local.http.get(f"{stack.api_url}/profiles", timeout=40)
+        for profile in document["profiles"]:
+            other = local.create({"profile": profile}).json()
+            local.delete(other["session_id"], other["token"])
         key = {"idempotency-key": "3c9d2b7a-5e1f-4a8b-9c6d-7e8f9a0b1c2d"}
         created = local.create({"engine": "openai-realtime"}, headers=key).json()
         local.delete(created["session_id"], created["token"])

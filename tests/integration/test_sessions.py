@@ -17,7 +17,8 @@ def test_create_get_terminate_for_each_engine(local: Local, engine: str) -> None
     response = local.create({"engine": engine})
     assert response.status_code == 201, response.text
     created = response.json()
-    assert set(created) == {"session_id", "token", "engine", "avatar_id", "expires_at"}
+    assert set(created) == {"session_id", "token", "engine", "avatar_id", "expires_at", "profile", "api_host"}
+    assert created["profile"] == "concierge"  # the default profile of profiles.example.json
     # Then Avaturn got exactly the request the contract describes
     [create] = local.requests_to("avaturn.create")
     engine_body = create["body"]["conversation_engine"]
@@ -32,7 +33,7 @@ def test_create_get_terminate_for_each_engine(local: Local, engine: str) -> None
         [mint] = local.requests_to("cartesia.access_token")
         assert mint["headers"]["cartesia-version"] == "2025-04-16"
         assert mint["body"] == {"grants": {"agent": True}, "expires_in": 600}
-        assert engine_body["agent_id"] == "agent_local"
+        assert engine_body["agent_id"] == "agent_concierge_example"
     assert len(local.upstream_active()) == 1
     # And the owner can read it and end it
     view = local.get(created["session_id"], created["token"])

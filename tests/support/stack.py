@@ -138,14 +138,22 @@ def reset(stack: Stack) -> list[dict[str, Any]]:
 
 @contextlib.contextmanager
 def clean_slate(stack: Stack, leaks: LeakCheck | None = None) -> Iterator[Local]:
-    """The stack with an empty registry and reset simulators. With ``leaks``, the registry's items
-    and, afterwards, the credentials the simulators issued meanwhile (before the next reset
-    forgets them) are kept for the end-of-run leak check."""
+    """The stack with an empty registry and reset simulators. With ``leaks``, the registry's items,
+    every response of the broker and, afterwards, the credentials the simulators issued meanwhile
+    (before the next reset forgets them) are kept for the end-of-run leak check."""
     removed = reset(stack)
     if leaks is not None:
         leaks.stored_items.extend(removed)
     with requests.Session() as http:
         http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))  # the 50-way concurrency tests
+        if leaks is not None:
+            responses = leaks.responses
+
+            def keep(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+                if response.url.startswith(stack.api_url):
+                    responses.append(response.text)
+
+            http.hooks["response"].append(keep)
         local = Local(stack, http)
         yield local
         if leaks is not None:
