@@ -73,6 +73,10 @@ class DynamoDBFaults:
         self.injected = {"conflicts": 0, "delays": 0}
         self._random = random.Random(0)  # noqa: S311 - fault injection, not crypto
         self._lock = threading.Lock()
+        # Stock moto is not safe under concurrent DynamoDB requests: a transaction deep-copies the
+        # tables it touches while other requests change them ("dictionary changed size during
+        # iteration", a 500). DynamoDB applies each request atomically, so requests are serialized.
+        self._serial = threading.Lock()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == CONTROL_PATH:
@@ -88,7 +92,8 @@ class DynamoDBFaults:
             time.sleep(delay)
         if conflict:
             return _conflict(request, start_response)
-        return self.app(environ, start_response)
+        with self._serial:  # one DynamoDB request at a time, each whole, as DynamoDB applies them
+            return list(self.app(environ, start_response))
 
     def _decide(self, operation: str, request: dict[str, Any]) -> tuple[float, bool]:
         with self._lock:
@@ -154,8 +159,15 @@ def _json(start_response: StartResponse, status: str, body: Any, content_type: s
 
 
 def main(argv: list[str]) -> None:
-    """Run moto_server (same arguments) with the fault middleware in front of its app."""
+    """Run moto_server (same arguments) with the fault middleware in front of its app, and
+    DynamoDB transactions that back up only the items they touch (``benchmarks.moto_server``):
+    stock moto deep-copies whole tables per transaction, which at hundreds of rows makes each
+    one slow enough for the broker's read timeouts."""
     import moto.server
+
+    from benchmarks.moto_server import install
+
+    install()
 
     serve = moto.server.run_simple  # type: ignore[attr-defined]
 

@@ -144,7 +144,9 @@ class SessionEnder:
                     break
                 summary.examined += 1
                 in_flight.add(pool.submit(self._end_one, session, reason_of(session), deadline))
-                if len(in_flight) >= 2 * workers:
+                # Never more than the pool runs: an end queued behind others could start after the
+                # reserve is spent, and its upstream call would be cut short by the deadline.
+                if len(in_flight) >= workers:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     _tally(summary, done)
             _tally(summary, wait(in_flight).done)
