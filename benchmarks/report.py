@@ -63,8 +63,8 @@ def side_by_side_targets(r: dict[str, Any]) -> list[dict[str, str]]:
             "target": f"create's cold first request <= {COLD_CREATE_LIMIT_MS:.0f} ms on 2 vCPU",
             "measured": f"p50 {broker['p50']:.0f} ms, max {broker['max']:.0f} ms ({broker['n']} fresh containers; "
             f"init {vc['broker']['init_ms']['p50']:.0f} + first invocation "
-            f"{vc['broker']['first_invoke_ms']['p50']:.0f}) "
-            f"on {cpus} vCPU",
+            f"{vc['broker']['first_invoke_ms']['p50']:.0f}) on {cpus} vCPU; CPU until the answer "
+            f"{vc['broker']['first_request_cpu_ms']['p50']:.0f} ms",
             "verdict": _verdict(broker["p50"] <= COLD_CREATE_LIMIT_MS),
             "margin": f"{COLD_CREATE_LIMIT_MS - broker['p50']:+.0f} ms at p50, "
             f"{COLD_CREATE_LIMIT_MS - broker['max']:+.0f} ms at worst",
@@ -74,7 +74,8 @@ def side_by_side_targets(r: dict[str, Any]) -> list[dict[str, str]]:
         {
             "target": "... and <= the seed-style handler's in the same run",
             "measured": f"p50 broker {broker['p50']:.0f}, seed-style {seed['p50']:.0f}, floor {floor['p50']:.0f} ms "
-            f"(runs taken in turns)",
+            "(runs taken in turns); CPU until the answer "
+            + ", ".join(f"{k} {vc[k]['first_request_cpu_ms']['p50']:.0f}" for k in ("broker", "seed-style", "floor")),
             "verdict": _verdict(broker["p50"] <= seed["p50"]),
             "margin": f"broker/seed-style {broker['p50'] / seed['p50']:.2f}; "
             f"broker - floor {broker['p50'] - floor['p50']:+.0f} ms",
@@ -84,20 +85,24 @@ def side_by_side_targets(r: dict[str, Any]) -> list[dict[str, str]]:
     vw = vs["warm"]
     b, sd, fl = (vw[k]["handler_ms"] for k in ("broker", "seed-style", "floor"))
     n = vw["invocations"]
+    cpu = {k: vw[k]["cpu_ms_per_request"] for k in ("broker", "seed-style", "floor")}
     out.append(
         {
             "target": f"warm create p50 <= floor + {FLOOR_MARGIN_MS:.0f} ms",
             "measured": f"handler p50 broker {b['p50']:.1f} ms, floor {fl['p50']:.1f} ms ({n} creates each, "
-            f"in turns; client p50 {vw['broker']['client_ms']['p50']:.1f} / {vw['floor']['client_ms']['p50']:.1f})",
+            f"in turns; client p50 {vw['broker']['client_ms']['p50']:.1f} / {vw['floor']['client_ms']['p50']:.1f}); "
+            f"container CPU per request {cpu['broker']:.1f} / {cpu['floor']:.1f}",
             "verdict": _verdict(b["p50"] <= fl["p50"] + FLOOR_MARGIN_MS),
-            "margin": f"broker - floor {b['p50'] - fl['p50']:+.1f} ms (allowed {FLOOR_MARGIN_MS:+.1f})",
+            "margin": f"broker - floor {b['p50'] - fl['p50']:+.1f} ms (allowed {FLOOR_MARGIN_MS:+.1f}); "
+            f"in CPU {cpu['broker'] - cpu['floor']:+.1f} ms",
         }
     )
     out.append(
         {
             "target": f"warm create p50 <= {SEED_SHARE} x the seed-style's",
             "measured": f"handler p50 broker {b['p50']:.1f} ms, seed-style {sd['p50']:.1f} ms; p99 "
-            f"{b['p99']:.1f} / {sd['p99']:.1f}",
+            f"{b['p99']:.1f} / {sd['p99']:.1f}; container CPU per request {vw['broker']['cpu_ms_per_request']:.1f} / "
+            f"{vw['seed-style']['cpu_ms_per_request']:.1f}",
             "verdict": _verdict(b["p50"] <= SEED_SHARE * sd["p50"]),
             "margin": f"broker/seed-style {b['p50'] / sd['p50']:.2f} (limit {SEED_SHARE})",
         }
@@ -122,7 +127,8 @@ def side_by_side_targets(r: dict[str, Any]) -> list[dict[str, str]]:
             "target": f"get and terminate first requests <= {FIRST_REQUEST_LIMIT_MS:.0f} ms",
             "measured": "; ".join(
                 f"{k} p50 {v['p50']:.0f} ms, max {v['max']:.0f} (init {cold[k]['init_ms']['p50']:.0f} + "
-                f"first invocation {cold[k]['first_invoke_ms']['p50']:.0f})"
+                f"first invocation {cold[k]['first_invoke_ms']['p50']:.0f}; CPU "
+                f"{cold[k]['first_request_cpu_ms']['p50']:.0f})"
                 for k, v in first.items()
             ),
             "verdict": _verdict(all(v["p50"] <= FIRST_REQUEST_LIMIT_MS for v in first.values())),
@@ -311,10 +317,12 @@ def side_by_side(r: dict[str, Any]) -> list[str]:
         row("cold: init p50 (ms)", lambda k: vc[k]["init_ms"]["p50"]),
         row("cold: first request p50 (ms)", lambda k: vc[k]["first_request_ms"]["p50"]),
         row("cold: first request max (ms)", lambda k: vc[k]["first_request_ms"]["max"]),
+        row("cold: CPU until the first answer, p50 (ms)", lambda k: vc[k]["first_request_cpu_ms"]["p50"]),
         row("warm: handler p50 (ms)", lambda k: vw[k]["handler_ms"]["p50"], 1),
         row("warm: handler p99 (ms)", lambda k: vw[k]["handler_ms"]["p99"], 1),
         row("warm: client p50 (ms)", lambda k: vw[k]["client_ms"]["p50"], 1),
         row("warm: client p99 (ms)", lambda k: vw[k]["client_ms"]["p99"], 1),
+        row("warm: container CPU per request (ms)", lambda k: vw[k]["cpu_ms_per_request"], 1),
         row("GetSecretValue per warm request", lambda k: vw[k]["get_secret_value_per_request"], 2),
         ["new TCP connections per warm request", *(conns(k) for k in names), "", ""],
         ["AWS calls per warm request", *(calls(k) for k in names), "", ""],
@@ -366,6 +374,7 @@ def markdown(r: dict[str, Any]) -> str:
                 f"{c['init_ms']['p50']:.0f} / {c['init_ms']['p99']:.0f}",
                 f"{c['first_invoke_ms']['p50']:.0f} / {c['first_invoke_ms']['p99']:.0f}",
                 f"{c['first_request_ms']['p50']:.0f} / {c['first_request_ms']['p99']:.0f}",
+                f"{c['first_request_cpu_ms']['p50']:.0f}",
                 f"{c['second_request_ms']['p50']:.0f}",
                 f"{pyc['init_ms']['p50']:.0f} / {pyc['first_request_ms']['p50']:.0f}" if pyc else "-",
                 f"{imp['app_import_ms']['p50']:.0f}" if imp else "-",
@@ -385,6 +394,7 @@ def markdown(r: dict[str, Any]) -> str:
                 "init",
                 "first invocation",
                 "first request",
+                "CPU until the first answer (p50)",
                 "second request",
                 "layer without .pyc: init / first request (p50)",
                 "`import app`",

@@ -9,8 +9,9 @@ one warm container each for the warm ones, with the create function's environmen
 against the same simulators and moto server. Each create comes from its own address among 50
 (anonymous mode: the owner), so no cap is reached.
 
-Per variant: cold init and first request; warm latency (client through the emulator's invoke
-API, and the handler's own time from the emulator's ``RTDONE``); new TCP connections per warm
+Per variant: cold init and first request (wall time, and the container's CPU time up to then);
+warm latency (client through the emulator's invoke API, and the handler's own time from the
+emulator's ``RTDONE``) and the container's CPU time per warm request; new TCP connections per warm
 request to each upstream (client ports the simulators had not seen from that container before);
 AWS calls per request (moto's recorder), ``GetSecretValue`` among them.
 """
@@ -169,6 +170,8 @@ def warm(bench: Bench, variants: dict[str, Variant], n: int, env: Path) -> dict[
         seq1 = bench.last_seq()
         bench.moto("start-recording")
         recording = _Recording(bench.recording)
+        pids = {name: bench.container_pids(container) for name, (container, _) in ports.items()}
+        cpu0 = {name: bench.cpu_seconds(group) for name, group in pids.items()}
         latency: dict[str, list[float]] = defaultdict(list)
         calls: dict[str, Counter[str]] = defaultdict(Counter)
         log(f"versus: {n} warm creates per variant, in turns")
@@ -180,6 +183,7 @@ def warm(bench: Bench, variants: dict[str, Variant], n: int, env: Path) -> dict[
                 latency[name].append(ms(elapsed))
                 calls[name] += recording.calls()
         bench.moto("stop-recording")
+        cpu = {name: bench.cpu_seconds(group) - cpu0[name] for name, group in pids.items()}
         logs = {name: engine.docker("logs", container, stderr=True) for name, (container, _) in ports.items()}
     out: dict[str, Any] = {"invocations": n}
     for name in ports:
@@ -191,6 +195,7 @@ def warm(bench: Bench, variants: dict[str, Variant], n: int, env: Path) -> dict[
         out[name] = {
             "client_ms": stats(latency[name]),
             "handler_ms": stats(handler),
+            "cpu_ms_per_request": round(ms(cpu[name]) / n, 2),
             "client_samples_ms": [round(x, 2) for x in latency[name]],
             "new_connections_per_request": new,
             "aws_calls_per_request": {op: round(c / n, 2) for op, c in sorted(calls[name].items())},
