@@ -60,7 +60,9 @@ def fuzz_target(stack: Any) -> str:
     return str(stack.api_url)
 
 
-@schema.parametrize()
+# The operator's /admin/ routes are fuzzed in test_operator.py (without the kill switch's PUT, whose
+# pause would reach the creates of the tests after this one through the functions' cached flag).
+@schema.exclude(path_regex="^/admin/").parametrize()
 @settings(
     max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None
 )

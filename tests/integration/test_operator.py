@@ -22,10 +22,14 @@ from typing import Any
 
 import pytest
 import requests
+import schemathesis
+import yaml
+from hypothesis import HealthCheck, assume, settings
+from schemathesis import checks as st_checks
 
 from broker.models import Session, Status, token_digest
 from broker.store import Limits, SessionStore
-from local.paths import TABLE
+from local.paths import ROOT, TABLE
 from tests.support.stack import Local, problem
 
 pytestmark = pytest.mark.integration
@@ -170,6 +174,47 @@ def test_sam_local_does_not_enforce_iam_so_the_local_stack_answers_unsigned_admi
     response = requests.get(f"{local.stack.api_url}/admin/creates", timeout=30)
     assert response.status_code == 200
     assert response.json()["paused"] is False
+
+
+# -- the admin routes against their OpenAPI description ---------------------------------------------
+
+
+def admin_spec() -> Any:
+    """The /admin/ operations of docs/openapi.yaml as ``sam local`` serves them: without their SigV4
+    requirement (it does not enforce IAM; the template test proves the deployed API does), and
+    without the kill switch's PUT (a pause would reach the creates of the tests after this one
+    through the functions' cached flag). test_contract.py fuzzes the other routes."""
+    spec = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+    for path, operations in spec["paths"].items():
+        if path.startswith("/admin/"):
+            for operation in operations.values():
+                if isinstance(operation, dict):
+                    operation.pop("security", None)
+    return schemathesis.openapi.from_dict(spec).include(path_regex="^/admin/").exclude(method="PUT")
+
+
+ADMIN_SPEC = admin_spec()
+
+
+@pytest.fixture(scope="module")
+def admin_target(stack: Any) -> str:
+    return str(stack.api_url)
+
+
+@ADMIN_SPEC.parametrize()
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None)
+def test_generated_admin_requests_conform(case: Any, admin_target: str) -> None:
+    # sam local answers 502 itself to a body that is not UTF-8 (AWS would base64-encode it); the
+    # broker's handling of such bodies is the unit tier's (as in test_contract.py)
+    assume(not isinstance(case.body, bytes) or _utf8(case.body))
+    checks = [
+        st_checks.not_a_server_error,
+        st_checks.status_code_conformance,
+        st_checks.content_type_conformance,
+        st_checks.response_schema_conformance,
+        st_checks.negative_data_rejection,
+    ]
+    case.call_and_validate(base_url=admin_target, checks=checks, timeout=40)
 
 
 # -- 500 sessions --------------------------------------------------------------------------------
@@ -329,3 +374,11 @@ def _creates_resumed(local: Local) -> Iterator[None]:
     yield
     if local.stack.aws_client("dynamodb").get_item(TableName=TABLE, Key={"pk": {"S": "CONTROL#creates"}}).get("Item"):
         broker_cli(local, "resume")
+
+
+def _utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
