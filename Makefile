@@ -85,7 +85,7 @@ e2e: setup ## e2e tier: the demo page and the real web SDK in headless Chromium,
 test: lint unit integration e2e ## everything CI runs: lint, unit, integration, e2e
 
 .PHONY: bench
-bench: setup ## benchmarks: cold start, warm latency, reuse, secrets, cleanup, sizes (~6 min; not in test)
+bench: setup ## benchmarks: cold start and warm create next to the seed-style port and the floor, reuse, secrets, cleanup, sizes (~10 min; not in test)
 	@$(PY) -m benchmarks.run
 
 clean: stop ## remove build output and local state (keeps the venvs)
