@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 import requests
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -156,13 +157,16 @@ def list_sessions(
         else:
             query = {"status": status, "owner": owner, "limit": limit, "cursor": cursor}
             page = cli.api.call("GET", "/admin/sessions", query=query)
-        table = Table("session", "owner", "status", "engine", "profile", "created", "expires")
+        table = Table(box=box.SIMPLE)
+        table.add_column("session", no_wrap=True)  # whole, to copy into `end`; the others wrap
+        for column in ("owner", "engine", "profile", "created", "expires"):
+            table.add_column(column, overflow="fold")
         for s in page["sessions"]:
             table.add_row(
-                s["session_id"], s["owner"], s["status"], s["engine"], s.get("profile") or "-",
+                s["session_id"], s["owner"], s["engine"], s.get("profile") or "-",
                 _short(s["created_at"]), _short(s["expires_at"]),
             )  # fmt: skip
-        table.caption = f"{len(page['sessions'])} {status}" + (
+        table.caption = f"{len(page['sessions'])} {status} (times UTC)" + (
             f"; more: --cursor {page['cursor']}" if page["cursor"] else ""
         )
         cli.emit(page, table)
@@ -180,8 +184,8 @@ def usage(
     """Sessions ended and seconds used, by owner, engine, profile or day (at most 93 days)."""
     with _run(ctx) as cli:
         report = cli.api.call("GET", "/admin/usage", query={"from": since, "to": until, "group_by": group_by})
-        table = Table(group_by, "sessions", "seconds", "hours")
-        table.title = f"Usage {report['from']} to {report['to']} (UTC days sessions were created)"
+        table = Table(group_by, "sessions", "seconds", "hours", box=box.SIMPLE)
+        table.caption = f"sessions created {report['from']} to {report['to']} (UTC days)"
         for row in report["rows"]:
             table.add_row(row["key"], str(row["sessions"]), str(row["seconds"]), f"{row['seconds'] / 3600:.2f}")
         total = report["total"]
@@ -292,5 +296,5 @@ def _usage_text(total: dict[str, Any]) -> str:
 
 
 def _short(iso: str) -> str:
-    """``2026-11-30T19:04:00Z`` as ``2026-11-30 19:04``."""
-    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).strftime("%Y-%m-%d %H:%M")
+    """``2026-11-30T19:04:00Z`` as ``11-30 19:04`` (UTC)."""
+    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).strftime("%m-%d %H:%M")
